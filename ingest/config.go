@@ -1,0 +1,408 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything an ingest member needs. The zero value is not usable:
+// call SetDefaults, then Validate. Settings come, in increasing precedence, from
+// the defaults, a YAML file (LoadFile), the environment (ApplyEnv) and flags.
+type Config struct {
+	// Brokers are the bootstrap brokers, host:port.
+	Brokers []string `yaml:"brokers"`
+	// Topics are the topics to consume.
+	Topics []string `yaml:"topics"`
+	// Group is the Kafka consumer group id shared by every member.
+	Group string `yaml:"group"`
+	// Lake is the lake folder.
+	Lake string `yaml:"lake"`
+	// Format is how values are read: "json" (default) or "text".
+	Format string `yaml:"format"`
+	// Fields names the JSON fields mapped to columns.
+	Fields FieldsConfig `yaml:"fields"`
+	// MaxValueBytes rejects larger values to the DLQ (default 1MiB).
+	MaxValueBytes Size `yaml:"max_value_bytes"`
+
+	// A segment is committed when it holds RollRecords records, RollBytes
+	// bytes of values, or its first record is RollInterval old, whichever
+	// comes first.
+	RollRecords  int      `yaml:"roll_records"`
+	RollBytes    Size     `yaml:"roll_bytes"`
+	RollInterval Duration `yaml:"roll_interval"`
+
+	// StartFrom says where to start a partition that has nothing in the lake
+	// yet: "earliest" (default) or "latest".
+	StartFrom string `yaml:"start_from"`
+
+	// FetchMaxBytes bounds one fetch response; FetchMaxWait is how long the
+	// broker may hold a fetch waiting for data.
+	FetchMaxBytes Size     `yaml:"fetch_max_bytes"`
+	FetchMaxWait  Duration `yaml:"fetch_max_wait"`
+
+	// Group membership timing.
+	SessionTimeout    Duration `yaml:"session_timeout"`
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	RebalanceTimeout  Duration `yaml:"rebalance_timeout"`
+
+	// Listen is the address of the HTTP server for /metrics and /healthz
+	// ("" disables it).
+	Listen string `yaml:"listen"`
+	// ExitOnIdle, when positive, makes the member drain and exit once it has
+	// held its assignment with every partition of its topics caught up for
+	// that long.
+	ExitOnIdle Duration `yaml:"exit_on_idle"`
+	// DialTimeout bounds the start-up check that a broker is reachable.
+	DialTimeout Duration `yaml:"dial_timeout"`
+}
+
+// FieldsConfig is the YAML form of Fields.
+type FieldsConfig struct {
+	Text   string `yaml:"text"`
+	ID     string `yaml:"id"`
+	Source string `yaml:"source"`
+	Domain string `yaml:"domain"`
+	Lang   string `yaml:"lang"`
+	TS     string `yaml:"ts"`
+}
+
+// Defaults.
+const (
+	DefaultMaxValueBytes = 1 << 20
+	DefaultRollRecords   = 200_000
+	DefaultRollBytes     = 16 << 20
+	DefaultRollInterval  = 5 * time.Second
+)
+
+// SetDefaults fills every unset field with its default.
+func (c *Config) SetDefaults() {
+	if c.Format == "" {
+		c.Format = "json"
+	}
+	f := &c.Fields
+	def := DefaultFields
+	for _, p := range []struct {
+		v *string
+		d string
+	}{
+		{&f.Text, def.Text}, {&f.ID, def.ID}, {&f.Source, def.Source},
+		{&f.Domain, def.Domain}, {&f.Lang, def.Lang}, {&f.TS, def.TS},
+	} {
+		if *p.v == "" {
+			*p.v = p.d
+		}
+	}
+	setSize(&c.MaxValueBytes, DefaultMaxValueBytes)
+	if c.RollRecords == 0 {
+		c.RollRecords = DefaultRollRecords
+	}
+	setSize(&c.RollBytes, DefaultRollBytes)
+	setDur(&c.RollInterval, DefaultRollInterval)
+	if c.StartFrom == "" {
+		c.StartFrom = "earliest"
+	}
+	setSize(&c.FetchMaxBytes, 16<<20)
+	setDur(&c.FetchMaxWait, 250*time.Millisecond)
+	setDur(&c.SessionTimeout, 10*time.Second)
+	setDur(&c.HeartbeatInterval, time.Second)
+	setDur(&c.RebalanceTimeout, 30*time.Second)
+	setDur(&c.DialTimeout, 10*time.Second)
+}
+
+func setSize(s *Size, d int64) {
+	if *s == 0 {
+		*s = Size(d)
+	}
+}
+
+func setDur(v *Duration, d time.Duration) {
+	if *v == 0 {
+		*v = Duration(d)
+	}
+}
+
+var (
+	topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+	groupRE = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
+)
+
+// ErrConfig is wrapped by every error Validate returns.
+var ErrConfig = errors.New("ingest: invalid configuration")
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		add("brokers: at least one host:port is required")
+	}
+	for _, b := range c.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			add("brokers: %q is not host:port", b)
+		} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			add("brokers: %q has an invalid port", b)
+		}
+	}
+	if len(c.Topics) == 0 {
+		add("topics: at least one topic is required")
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Topics {
+		if !topicRE.MatchString(t) || t == "." || t == ".." {
+			add("topics: %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; 1 to 249)", t)
+		}
+		if seen[t] {
+			add("topics: %q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	if !groupRE.MatchString(c.Group) {
+		add("group: a consumer group id is required (1 to 255 printable characters)")
+	}
+	if c.Lake == "" {
+		add("lake: a lake folder is required")
+	}
+	if _, err := ParseFormat(c.Format); err != nil {
+		add("format: %q must be json or text", c.Format)
+	}
+	names := map[string]string{}
+	for _, p := range []struct{ k, v string }{
+		{"text", c.Fields.Text}, {"id", c.Fields.ID}, {"source", c.Fields.Source},
+		{"domain", c.Fields.Domain}, {"lang", c.Fields.Lang}, {"ts", c.Fields.TS},
+	} {
+		if p.v == "" {
+			add("fields.%s: must not be empty", p.k)
+		} else if other, dup := names[p.v]; dup {
+			add("fields.%s: %q is already the field for %s", p.k, p.v, other)
+		}
+		names[p.v] = p.k
+	}
+	if c.MaxValueBytes <= 0 || c.MaxValueBytes > 512<<20 {
+		add("max_value_bytes: %d must be between 1 and 512MiB", c.MaxValueBytes)
+	}
+	if c.RollRecords <= 0 {
+		add("roll_records: %d must be positive", c.RollRecords)
+	}
+	if c.RollBytes < 1024 || c.RollBytes > 1<<30 {
+		add("roll_bytes: %d must be between 1KiB and 1GiB", c.RollBytes)
+	}
+	if c.RollInterval < Duration(10*time.Millisecond) {
+		add("roll_interval: %v must be at least 10ms", time.Duration(c.RollInterval))
+	}
+	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
+		add("start_from: %q must be earliest or latest", c.StartFrom)
+	}
+	if c.FetchMaxBytes < 1024 || c.FetchMaxBytes > 1<<30 {
+		add("fetch_max_bytes: %d must be between 1KiB and 1GiB", c.FetchMaxBytes)
+	}
+	if c.FetchMaxWait <= 0 {
+		add("fetch_max_wait: must be positive")
+	}
+	if c.SessionTimeout < Duration(time.Second) {
+		add("session_timeout: %v must be at least 1s", time.Duration(c.SessionTimeout))
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.SessionTimeout {
+		add("heartbeat_interval: %v must be positive and below session_timeout", time.Duration(c.HeartbeatInterval))
+	}
+	if c.RebalanceTimeout < Duration(time.Second) {
+		add("rebalance_timeout: must be at least 1s")
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			add("listen: %q is not host:port", c.Listen)
+		}
+	}
+	if c.ExitOnIdle < 0 {
+		add("exit_on_idle: must not be negative")
+	}
+	if c.DialTimeout <= 0 {
+		add("dial_timeout: must be positive")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  - %s", ErrConfig, strings.Join(errs, "\n  - "))
+}
+
+// DecoderConfig returns the decoder settings of c.
+func (c *Config) DecoderConfig() DecoderConfig {
+	f, _ := ParseFormat(c.Format)
+	return DecoderConfig{
+		Format: f,
+		Fields: Fields{
+			Text: c.Fields.Text, ID: c.Fields.ID, Source: c.Fields.Source,
+			Domain: c.Fields.Domain, Lang: c.Fields.Lang, TS: c.Fields.TS,
+		},
+		MaxValueBytes: int(c.MaxValueBytes),
+	}
+}
+
+// LoadFile reads a YAML configuration file over c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	return nil
+}
+
+// EnvPrefix prefixes the environment variables ApplyEnv reads: THRESHER_INGEST_
+// followed by the YAML key in upper case (THRESHER_INGEST_BROKERS,
+// THRESHER_INGEST_ROLL_BYTES, THRESHER_INGEST_FIELDS_TEXT, ...). Lists are
+// comma-separated.
+const EnvPrefix = "THRESHER_INGEST_"
+
+// ApplyEnv overrides c from the environment (lookup is os.LookupEnv in
+// production). Every malformed value is reported.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	var errs []string
+	str := func(key string, dst *string) {
+		if v, ok := lookup(EnvPrefix + key); ok {
+			*dst = v
+		}
+	}
+	list := func(key string, dst *[]string) {
+		if v, ok := lookup(EnvPrefix + key); ok {
+			*dst = nil
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					*dst = append(*dst, p)
+				}
+			}
+		}
+	}
+	parse := func(key string, dst interface{ Set(string) error }) {
+		if v, ok := lookup(EnvPrefix + key); ok {
+			if err := dst.Set(v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s%s: %v", EnvPrefix, key, err))
+			}
+		}
+	}
+	list("BROKERS", &c.Brokers)
+	list("TOPICS", &c.Topics)
+	str("GROUP", &c.Group)
+	str("LAKE", &c.Lake)
+	str("FORMAT", &c.Format)
+	str("FIELDS_TEXT", &c.Fields.Text)
+	str("FIELDS_ID", &c.Fields.ID)
+	str("FIELDS_SOURCE", &c.Fields.Source)
+	str("FIELDS_DOMAIN", &c.Fields.Domain)
+	str("FIELDS_LANG", &c.Fields.Lang)
+	str("FIELDS_TS", &c.Fields.TS)
+	parse("MAX_VALUE_BYTES", &c.MaxValueBytes)
+	if v, ok := lookup(EnvPrefix + "ROLL_RECORDS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%sROLL_RECORDS: %q is not a whole number", EnvPrefix, v))
+		}
+		c.RollRecords = n
+	}
+	parse("ROLL_BYTES", &c.RollBytes)
+	parse("ROLL_INTERVAL", &c.RollInterval)
+	str("START_FROM", &c.StartFrom)
+	parse("FETCH_MAX_BYTES", &c.FetchMaxBytes)
+	parse("FETCH_MAX_WAIT", &c.FetchMaxWait)
+	parse("SESSION_TIMEOUT", &c.SessionTimeout)
+	parse("HEARTBEAT_INTERVAL", &c.HeartbeatInterval)
+	parse("REBALANCE_TIMEOUT", &c.RebalanceTimeout)
+	str("LISTEN", &c.Listen)
+	parse("EXIT_ON_IDLE", &c.ExitOnIdle)
+	parse("DIAL_TIMEOUT", &c.DialTimeout)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w:\n  - %s", ErrConfig, strings.Join(errs, "\n  - "))
+	}
+	return nil
+}
+
+// Size is a byte count written as a plain number or with a unit: B, KB, MB,
+// GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"B", 1},
+}
+
+// ParseSize parses a Size.
+func ParseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (a whole number of bytes, optionally with KB, MB, GB, KiB, MiB or GiB)", s)
+	}
+	return Size(n * mult), nil
+}
+
+// Set implements flag.Value.
+func (s *Size) Set(v string) error {
+	n, err := ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = n
+	return nil
+}
+
+func (s Size) String() string {
+	switch {
+	case s > 0 && s%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", s>>30)
+	case s > 0 && s%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", s>>20)
+	case s > 0 && s%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", s>>10)
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error { return s.Set(n.Value) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Size) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Duration is a time.Duration written as Go does ("5s", "250ms").
+type Duration time.Duration
+
+// Set implements flag.Value.
+func (d *Duration) Set(v string) error {
+	t, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (like 500ms, 5s, 1m)", v)
+	}
+	*d = Duration(t)
+	return nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

@@ -1,0 +1,65 @@
+// Package ingest lands Kafka records in the lake, exactly once.
+//
+// An Ingester is one member of a Kafka consumer group (kafka-go's
+// ConsumerGroup and Generation API). Several processes, on any machines,
+// share the partitions of the topics by joining the same group and writing to
+// the same lake; adding or killing one rebalances the group.
+//
+// # Exactly once: the lake holds the offsets
+//
+// For every assigned partition the member reads where to resume from the
+// lake, not from Kafka: the raw table's highest committed segment name carries
+// the last offset it accounts for (see package schemas for the layout). The
+// member then fetches from that offset, decodes each value (Decoder), and
+// appends it to the open span of the partition: a valid record to the raw
+// Arrow batch, a malformed one to the DLQ batch with its reason. A span is
+// committed when it holds roll_records records, roll_bytes bytes, or its first
+// record is roll_interval old:
+//
+//  1. the DLQ segment, if the span has malformed records, is put;
+//  2. the raw segment, which is the span's commit point, is put (even with
+//     zero rows when every record of the span was malformed);
+//  3. the group offset is committed to Kafka, as a lag signal only.
+//
+// Each put is atomic and refuses to replace an object (lake.Store), so a crash
+// at any moment leaves whole segments only. After a crash between 1 and 2 the
+// redo starts at the same offset and skips the malformed records the DLQ
+// already holds, so no record is lost and none is written twice. Before each
+// commit the member checks that the lake is still where it left it; if
+// another writer moved the partition on, it stops with ErrFenced instead of
+// writing an overlapping segment.
+//
+// At a rebalance or a stop (SIGTERM, ExitOnIdle) the generation's context
+// ends: every partition stops fetching, commits its open span, and only then
+// does the member rejoin or leave the group, so the next owner of a partition
+// resumes exactly where this one stopped.
+//
+// # Idle
+//
+// With ExitOnIdle, a member drains and exits once, for that whole duration, it
+// has held an assignment and every partition of its topics has been consumed
+// to the high watermark: its own by its position, the others by what the lake
+// holds. A partition whose owner was killed is therefore not caught up until
+// its session expires, the group rebalances and the new owner commits it.
+//
+// # Concurrency
+//
+// Each partition has a fetch-and-decode goroutine and a committer goroutine
+// that encodes Parquet and writes the lake, so the stages overlap across
+// cores; the hand-off between them is unbuffered, which bounds memory to two
+// spans a partition.
+//
+// # Metrics
+//
+// New registers these on the registry it is given:
+//
+//	thresher_ingest_records_total{topic}              valid records committed to raw
+//	thresher_ingest_bytes_total{topic}                value bytes committed (raw and DLQ)
+//	thresher_ingest_dlq_records_total{topic,reason}   malformed records committed to the DLQ
+//	thresher_ingest_lag_records{topic,partition}      high watermark minus position, per assigned partition
+//	thresher_ingest_commit_seconds                    histogram: encode and commit of one span
+//	thresher_ingest_segments_total{table}             segments committed, raw or dlq
+//	thresher_ingest_assigned_partitions               partitions held in the current generation
+//	thresher_ingest_generations_total                 generations joined
+//	thresher_ingest_idle                              1 while the member is idle
+package ingest

@@ -1,0 +1,661 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/schemas"
+)
+
+// Errors.
+var (
+	// ErrNoBroker means no bootstrap broker answered at start.
+	ErrNoBroker = errors.New("ingest: no broker reachable")
+	// ErrFenced means the lake moved past this member's position in a
+	// partition, which only another writer of the same partition can do.
+	ErrFenced = errors.New("ingest: another writer committed this partition")
+)
+
+// Summary is what an Ingester did, as printed at exit.
+type Summary struct {
+	Records  int64         // valid records committed to raw
+	DLQ      int64         // records committed to the DLQ
+	Bytes    int64         // value bytes of both
+	Segments int64         // raw segments committed
+	Active   time.Duration // busy time: first to last fetch, plus the final commit
+}
+
+// Rate is records (valid and DLQ) per active second.
+func (s Summary) Rate() float64 {
+	if s.Active <= 0 {
+		return 0
+	}
+	return float64(s.Records+s.DLQ) / s.Active.Seconds()
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("records=%d bytes=%d dlq=%d segments=%d active_s=%.2f rate=%.0f rec/s",
+		s.Records, s.Bytes, s.DLQ, s.Segments, s.Active.Seconds(), s.Rate())
+}
+
+// Ingester is one member of an ingest consumer group. Create it with New, run
+// it with Run; it is not reusable after Run returns.
+type Ingester struct {
+	cfg   Config
+	store lake.Store
+	log   *slog.Logger
+	m     *metrics
+	dial  *kafka.Dialer
+
+	records, dlq, bytes, segments atomic.Int64
+	// Active time: from the first fetch to the last, plus the longest
+	// commit that started after the last fetch (the drain), so waiting for
+	// data or for the idle timeout is not counted.
+	firstFetch, lastFetch, drain atomic.Int64 // unix nanos; drain in ns
+
+	mu    sync.Mutex
+	gen   *generation // nil between generations
+	fatal error
+
+	idle   atomic.Bool
+	stopFn context.CancelFunc
+}
+
+// generation is the state of one consumer-group generation of this member.
+type generation struct {
+	g     *kafka.Generation
+	parts map[topicPartition]*partition
+	ready atomic.Bool // every partition knows its position
+}
+
+type topicPartition struct {
+	topic string
+	part  int32
+}
+
+// New returns an Ingester for a validated configuration. Metrics are
+// registered on reg (nil: not exported).
+func New(cfg Config, store lake.Store, log *slog.Logger, reg prometheus.Registerer) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Ingester{
+		cfg: cfg, store: store, log: log, m: newMetrics(reg),
+		dial: &kafka.Dialer{Timeout: time.Duration(cfg.DialTimeout), DualStack: true},
+	}, nil
+}
+
+// CheckBrokers dials every bootstrap broker and returns an error wrapping
+// ErrNoBroker when none answers within the dial timeout.
+func (in *Ingester) CheckBrokers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(in.cfg.DialTimeout))
+	defer cancel()
+	var errs []error
+	for _, b := range in.cfg.Brokers {
+		conn, err := in.dial.DialContext(ctx, "tcp", b)
+		if err == nil {
+			_, err = conn.ApiVersions()
+			conn.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+	}
+	return fmt.Errorf("%w (tried %v): %w", ErrNoBroker, in.cfg.Brokers, errors.Join(errs...))
+}
+
+// Summary returns what the Ingester has done so far.
+func (in *Ingester) Summary() Summary {
+	s := Summary{
+		Records: in.records.Load(), DLQ: in.dlq.Load(), Bytes: in.bytes.Load(),
+		Segments: in.segments.Load(),
+	}
+	if f, l := in.firstFetch.Load(), in.lastFetch.Load(); f != 0 && l >= f {
+		s.Active = time.Duration(l-f) + time.Duration(in.drain.Load())
+	}
+	return s
+}
+
+// Status is a snapshot for /healthz.
+type Status struct {
+	Generation int32    `json:"generation"`
+	Member     string   `json:"member,omitempty"`
+	Partitions []string `json:"partitions"`
+	Idle       bool     `json:"idle"`
+	Records    int64    `json:"records"`
+	DLQ        int64    `json:"dlq"`
+	Error      string   `json:"error,omitempty"`
+}
+
+// Status returns the member's current state.
+func (in *Ingester) Status() Status {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	st := Status{Idle: in.idle.Load(), Records: in.records.Load(), DLQ: in.dlq.Load(), Partitions: []string{}}
+	if in.fatal != nil {
+		st.Error = in.fatal.Error()
+	}
+	if in.gen != nil {
+		st.Generation, st.Member = in.gen.g.ID, in.gen.g.MemberID
+		for tp := range in.gen.parts {
+			st.Partitions = append(st.Partitions, tp.topic+"/"+strconv.Itoa(int(tp.part)))
+		}
+		sort.Strings(st.Partitions)
+	}
+	return st
+}
+
+// Run joins the group and ingests until ctx is done, a fatal error occurs,
+// or (with ExitOnIdle) the member has been idle long enough. On the way out
+// it stops fetching, commits every open segment, and leaves the group. It
+// returns nil on a clean stop.
+func (in *Ingester) Run(ctx context.Context) error {
+	cfg := in.cfg
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                     cfg.Group,
+		Brokers:                cfg.Brokers,
+		Dialer:                 in.dial,
+		Topics:                 cfg.Topics,
+		SessionTimeout:         time.Duration(cfg.SessionTimeout),
+		HeartbeatInterval:      time.Duration(cfg.HeartbeatInterval),
+		RebalanceTimeout:       time.Duration(cfg.RebalanceTimeout),
+		JoinGroupBackoff:       500 * time.Millisecond,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+		StartOffset:            kafka.FirstOffset,
+		Timeout:                time.Duration(cfg.DialTimeout),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			in.log.Debug("kafka: " + fmt.Sprintf(msg, args...))
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: consumer group: %w", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	in.stopFn = stop
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in.watchIdle(runCtx, stop)
+	}()
+
+	for {
+		g, err := cg.Next(runCtx)
+		if err != nil {
+			if runCtx.Err() != nil {
+				break
+			}
+			in.log.Warn("consumer group", "err", err)
+			continue
+		}
+		in.m.rebalances.Inc()
+		gen := &generation{g: g, parts: map[topicPartition]*partition{}}
+		for topic, as := range g.Assignments {
+			for _, a := range as {
+				tp := topicPartition{topic, int32(a.ID)}
+				gen.parts[tp] = &partition{in: in, gen: gen, topic: topic, id: int32(a.ID)}
+			}
+		}
+		in.log.Info("joined generation", "generation", g.ID, "member", g.MemberID, "partitions", len(gen.parts))
+		in.mu.Lock()
+		in.gen = gen
+		in.mu.Unlock()
+		in.m.assigned.Set(float64(len(gen.parts)))
+		g.Start(func(gctx context.Context) { in.runGeneration(gctx, gen) })
+	}
+	// Closing the group ends the generation: its partitions stop fetching,
+	// commit what they hold, and only then does the member leave the group.
+	cg.Close()
+	wg.Wait()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.gen = nil
+	return in.fatal
+}
+
+// fail records a fatal error and stops Run.
+func (in *Ingester) fail(err error) {
+	in.mu.Lock()
+	if in.fatal == nil {
+		in.fatal = err
+	}
+	in.mu.Unlock()
+	in.log.Error("ingest stopping", "err", err)
+	if in.stopFn != nil {
+		in.stopFn()
+	}
+}
+
+// runGeneration runs every assigned partition until the generation ends.
+func (in *Ingester) runGeneration(gctx context.Context, gen *generation) {
+	defer func() {
+		in.mu.Lock()
+		if in.gen == gen {
+			in.gen = nil
+		}
+		in.mu.Unlock()
+		in.m.assigned.Set(0)
+	}()
+	var wg sync.WaitGroup
+	var readyWG sync.WaitGroup
+	for _, p := range gen.parts {
+		wg.Add(1)
+		readyWG.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(gctx, readyWG.Done); err != nil {
+				in.fail(fmt.Errorf("%s/%d: %w", p.topic, p.id, err))
+			}
+		}()
+	}
+	readyWG.Wait()
+	gen.ready.Store(true)
+	wg.Wait()
+	for _, p := range gen.parts {
+		in.m.lag.DeleteLabelValues(p.topic, strconv.Itoa(int(p.id)))
+	}
+	// A generation must not end before its context does, or kafka-go would
+	// end it for every member; wait for the end when partitions gave up early.
+	<-gctx.Done()
+}
+
+// watchIdle tracks whether the member is idle and stops it after ExitOnIdle.
+func (in *Ingester) watchIdle(ctx context.Context, stop func()) {
+	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Timeout: time.Duration(in.cfg.DialTimeout)}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var since time.Time
+	var sinceGen *generation
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		in.mu.Lock()
+		gen := in.gen
+		in.mu.Unlock()
+		idle := gen != nil && gen.ready.Load() && in.caughtUp(ctx, client, gen)
+		in.idle.Store(idle)
+		if idle {
+			in.m.idle.Set(1)
+		} else {
+			in.m.idle.Set(0)
+		}
+		if !idle || gen != sinceGen {
+			since, sinceGen = time.Time{}, gen
+			if !idle {
+				continue
+			}
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if in.cfg.ExitOnIdle > 0 && time.Since(since) >= time.Duration(in.cfg.ExitOnIdle) {
+			in.log.Info("idle, draining", "for", time.Since(since).Round(time.Millisecond))
+			stop()
+			return
+		}
+	}
+}
+
+// caughtUp reports whether every partition of the subscribed topics is
+// consumed to its high watermark: this member's own by its position, the
+// others by what the lake holds (so a partition whose owner died and whose
+// session has not yet expired is not caught up).
+func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *generation) bool {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: in.cfg.Topics})
+	if err != nil {
+		return false
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return false
+		}
+		for _, p := range t.Partitions {
+			req[t.Name] = append(req[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+		}
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return false
+	}
+	caught := true
+	for topic, ps := range offs.Topics {
+		for _, po := range ps {
+			if po.Error != nil {
+				return false
+			}
+			tp := topicPartition{topic, int32(po.Partition)}
+			if p, ok := gen.parts[tp]; ok {
+				p.hwm.Store(po.LastOffset)
+				pos := p.next.Load()
+				in.m.lag.WithLabelValues(topic, strconv.Itoa(po.Partition)).Set(float64(max(po.LastOffset-pos, 0)))
+				if pos < po.LastOffset {
+					caught = false
+				}
+				continue
+			}
+			if po.LastOffset <= po.FirstOffset {
+				continue // empty partition
+			}
+			next, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, topic, int32(po.Partition))
+			if err != nil || !ok || next < po.LastOffset {
+				caught = false
+			}
+		}
+	}
+	return caught
+}
+
+// partition consumes one assigned partition for one generation.
+type partition struct {
+	in    *Ingester
+	gen   *generation
+	topic string
+	id    int32
+
+	next atomic.Int64 // the next offset to read
+	hwm  atomic.Int64
+
+	dlqNext int64 // offsets below are already in the DLQ table
+
+	rawEnc *lake.Encoder[schemas.Raw]
+	dlqEnc *lake.Encoder[schemas.DLQ]
+}
+
+// span is a sealed segment of a partition: every offset from first to last.
+type span struct {
+	first, last int64
+	raw, dlq    arrow.RecordBatch // dlq is nil when the span has no malformed record
+	dlqReasons  map[string]int64
+	bytes       int64
+}
+
+// resume reads the partition's position from the lake.
+func (p *partition) resume(ctx context.Context) (int64, error) {
+	in := p.in
+	rawNext, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, p.topic, p.id)
+	if err != nil {
+		return 0, err
+	}
+	dlqNext, dok, err := lake.NextOffset(ctx, in.store, schemas.TableDLQ, p.topic, p.id)
+	if err != nil {
+		return 0, err
+	}
+	if dok {
+		p.dlqNext = dlqNext
+	}
+	if ok {
+		return rawNext, nil
+	}
+	// Nothing in the lake: ask the broker where the partition starts or ends.
+	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Timeout: time.Duration(in.cfg.DialTimeout)}
+	req := kafka.FirstOffsetOf(int(p.id))
+	if in.cfg.StartFrom == "latest" {
+		req = kafka.LastOffsetOf(int(p.id))
+	}
+	for {
+		offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{p.topic: {req}}})
+		if err == nil {
+			for _, po := range offs.Topics[p.topic] {
+				if po.Error != nil {
+					err = po.Error
+					break
+				}
+				if in.cfg.StartFrom == "latest" {
+					return po.LastOffset, nil
+				}
+				return po.FirstOffset, nil
+			}
+			if err == nil {
+				err = errors.New("no offsets in the answer")
+			}
+		}
+		in.log.Warn("list offsets", "topic", p.topic, "partition", p.id, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// run consumes the partition until gctx is done, then commits what it holds.
+// ready is called once the start position is known.
+func (p *partition) run(gctx context.Context, ready func()) error {
+	in := p.in
+	cfg := in.cfg
+	start, err := p.resume(gctx)
+	if err != nil {
+		ready()
+		if gctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("resume from lake: %w", err)
+	}
+	p.next.Store(start)
+	ready()
+	if p.rawEnc, err = lake.NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion); err != nil {
+		return err
+	}
+	if p.dlqEnc, err = lake.NewEncoder[schemas.DLQ](schemas.TableDLQ, schemas.DLQVersion); err != nil {
+		return err
+	}
+	in.log.Debug("partition start", "topic", p.topic, "partition", p.id, "offset", start)
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       cfg.Brokers,
+		Topic:         p.topic,
+		Partition:     int(p.id),
+		Dialer:        in.dial,
+		MinBytes:      1,
+		MaxBytes:      int(cfg.FetchMaxBytes),
+		MaxWait:       time.Duration(cfg.FetchMaxWait),
+		QueueCapacity: 4096,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			in.log.Debug("kafka reader: "+fmt.Sprintf(msg, args...), "topic", p.topic, "partition", p.id)
+		}),
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return err
+	}
+
+	// Spans are committed in order by one committer, so encoding overlaps
+	// fetching and decoding; the unbuffered hand-off bounds memory to the
+	// open span plus the one being committed.
+	commits := make(chan *span)
+	commitErr := make(chan error, 1)
+	go func() {
+		var err error
+		for s := range commits {
+			if err == nil {
+				err = p.commit(gctx, s)
+			}
+			s.release()
+		}
+		commitErr <- err
+	}()
+
+	dec := NewDecoder(cfg.DecoderConfig())
+	raw, dlq := NewRawBuilder(memory.DefaultAllocator), NewDLQBuilder(memory.DefaultAllocator)
+	defer raw.Release()
+	defer dlq.Release()
+	// The open span: offsets first..last, rows in raw and dlq.
+	first, last := start, start-1
+	reasons := map[string]int64{}
+	var bytes int64
+	// roll ends when the open span is RollInterval old; it is gctx while
+	// the span is empty.
+	roll := struct {
+		ctx    context.Context
+		cancel context.CancelFunc
+	}{gctx, func() {}}
+	defer func() { roll.cancel() }()
+	seal := func() bool {
+		roll.cancel()
+		roll.ctx, roll.cancel = gctx, func() {}
+		if last < first {
+			return true
+		}
+		s := &span{first: first, last: last, raw: raw.NewRecordBatch(), dlqReasons: reasons, bytes: bytes}
+		if dlq.Len() > 0 {
+			s.dlq = dlq.NewRecordBatch()
+		}
+		first, reasons, bytes = last+1, map[string]int64{}, 0
+		select {
+		case commits <- s:
+			return true
+		case err := <-commitErr:
+			s.release()
+			commitErr <- err
+			return false
+		}
+	}
+	for {
+		m, err := r.FetchMessage(roll.ctx)
+		if err != nil {
+			if gctx.Err() != nil {
+				break
+			}
+			if roll.ctx.Err() != nil { // the span is RollInterval old
+				if !seal() {
+					break
+				}
+				continue
+			}
+			in.log.Warn("fetch", "topic", p.topic, "partition", p.id, "err", err)
+			select {
+			case <-gctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		now := time.Now().UnixNano()
+		in.firstFetch.CompareAndSwap(0, now)
+		in.lastFetch.Store(now)
+		if last < first && roll.ctx == gctx {
+			roll.ctx, roll.cancel = context.WithTimeout(gctx, time.Duration(cfg.RollInterval))
+		}
+		meta := Meta{Topic: p.topic, Partition: p.id, Offset: m.Offset, Timestamp: m.Time, Key: m.Key}
+		if len(meta.Key) == 0 {
+			meta.Key = nil
+		}
+		rec, reason := dec.Decode(m.Value)
+		if reason == "" {
+			raw.Append(meta, rec)
+		} else if m.Offset >= p.dlqNext {
+			dlq.Append(meta, m.Value, reason)
+			reasons[reason]++
+		}
+		bytes += int64(len(m.Value))
+		last = m.Offset
+		p.next.Store(m.Offset + 1)
+		if m.HighWaterMark > 0 {
+			p.hwm.Store(m.HighWaterMark)
+		}
+		if raw.Len()+dlq.Len() >= cfg.RollRecords || raw.Bytes()+dlq.Bytes() >= int(cfg.RollBytes) {
+			if !seal() {
+				break
+			}
+		}
+	}
+	seal()
+	close(commits)
+	return <-commitErr
+}
+
+func (s *span) release() {
+	s.raw.Release()
+	if s.dlq != nil {
+		s.dlq.Release()
+	}
+}
+
+// commit writes a span to the lake: the DLQ segment first, then the raw
+// segment, which is the commit point of the span (it is written even when
+// it holds no rows). A crash between the two leaves DLQ rows that the redo
+// skips, so neither table ever holds a record twice.
+func (p *partition) commit(ctx context.Context, s *span) error {
+	in := p.in
+	// The lake is written even when the generation has ended: the records
+	// were consumed and their commit is what lets the next owner resume.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	nraw, ndlq := s.raw.NumRows(), int64(0)
+	if s.dlq != nil {
+		ndlq = s.dlq.NumRows()
+	}
+	next, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, p.topic, p.id)
+	if err != nil {
+		return err
+	}
+	if ok && next != s.first {
+		return fmt.Errorf("%w: lake is at offset %d, this member at %d", ErrFenced, next, s.first)
+	}
+	if ndlq > 0 {
+		data, err := p.dlqEnc.Encode(s.dlq)
+		if err != nil {
+			return fmt.Errorf("encode dlq segment: %w", err)
+		}
+		r := lake.Range{First: max(s.first, p.dlqNext), Last: s.last}
+		if err := in.store.Put(ctx, lake.SegmentKey(schemas.TableDLQ, p.topic, p.id, r), data); err != nil {
+			return fmt.Errorf("commit dlq segment: %w", err)
+		}
+		p.dlqNext = s.last + 1
+		in.m.segments.WithLabelValues(schemas.TableDLQ).Inc()
+	}
+	data, err := p.rawEnc.Encode(s.raw)
+	if err != nil {
+		return fmt.Errorf("encode raw segment: %w", err)
+	}
+	r := lake.Range{First: s.first, Last: s.last}
+	if err := in.store.Put(ctx, lake.SegmentKey(schemas.TableRaw, p.topic, p.id, r), data); err != nil {
+		return fmt.Errorf("commit raw segment: %w", err)
+	}
+	in.m.segments.WithLabelValues(schemas.TableRaw).Inc()
+	in.m.commitSecs.Observe(time.Since(t0).Seconds())
+	for reason, n := range s.dlqReasons {
+		in.m.dlq.WithLabelValues(p.topic, reason).Add(float64(n))
+	}
+	in.m.records.WithLabelValues(p.topic).Add(float64(nraw))
+	in.m.bytes.WithLabelValues(p.topic).Add(float64(s.bytes))
+	in.records.Add(nraw)
+	in.dlq.Add(ndlq)
+	in.bytes.Add(s.bytes)
+	in.segments.Add(1)
+	if took := time.Since(t0); t0.UnixNano() > in.lastFetch.Load() && int64(took) > in.drain.Load() {
+		in.drain.Store(int64(took))
+	}
+	in.log.Debug("committed", "topic", p.topic, "partition", p.id, "first", s.first, "last", s.last,
+		"records", nraw, "dlq", ndlq, "took", time.Since(t0))
+	// Group offsets follow the lake; they only serve as a lag signal, so a
+	// failure (for instance after the generation ended) is harmless.
+	if err := p.gen.g.CommitOffsets(map[string]map[int]int64{p.topic: {int(p.id): s.last + 1}}); err != nil {
+		in.log.Debug("group offset commit", "err", err)
+	}
+	return nil
+}

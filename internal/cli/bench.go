@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/thresher-ml/thresher/internal/broker"
+)
+
+// defaultCorpus is where the shared real stream sits beside a checkout.
+const defaultCorpus = "../shared/data/corpus/stream.jsonl.gz"
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench", "[--corpus FILE] [--records N] [--runs N]")
+	corpus := fs.String("corpus", defaultCorpus, "JSONL(.gz) `file` of real records to produce")
+	records := fs.Int("records", 0, "produce only the first `N` records (0: all)")
+	partitions := fs.Int("partitions", 4, "partitions of the bench topic")
+	runs := fs.Int("runs", 3, "timed runs of each reader; the median is reported")
+	kcat := fs.String("kcat", "kcat", "kcat `binary` to compare against")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *runs < 1 || *records < 0 || *partitions < 1 {
+		return usagef("--runs, --partitions must be positive and --records not negative")
+	}
+	if _, err := os.Stat(*corpus); err != nil {
+		return usagef("--corpus: %v (the real stream lives in ../shared/data/corpus beside a checkout)", err)
+	}
+	kcatPath, kcatErr := exec.LookPath(*kcat)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	const topic = "bench"
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Partitions: *partitions, Topics: []string{topic}, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	// Load the records first so reading the corpus is not timed.
+	data, n, err := loadLines(*corpus, *records)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	np, nb, err := produceLines(ctx, []string{b.Addr()}, topic, "json", bytes.NewReader(data), io.Discard)
+	if err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	prodSecs := time.Since(t0).Seconds()
+	fmt.Fprintf(w, "bench: %d records (%.1f MB) in topic %q, %d partitions, embedded broker %s\n", n, float64(nb)/1e6, topic, *partitions, b.Addr())
+	fmt.Fprintf(w, "produce: %d records in %.2f s: %.0f rec/s\n\n", np, prodSecs, float64(np)/prodSecs)
+
+	var kcatTimes []float64
+	if kcatErr == nil {
+		for i := 0; i < *runs; i++ {
+			cmd := exec.CommandContext(ctx, kcatPath, "-C", "-b", b.Addr(), "-t", topic, "-o", "beginning", "-e", "-q")
+			cmd.Stdout = io.Discard
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			t := time.Now()
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("kcat: %v: %s", err, stderr.String())
+			}
+			kcatTimes = append(kcatTimes, time.Since(t).Seconds())
+		}
+	} else {
+		fmt.Fprintf(w, "kcat: not found (%v); install it (apt-get install kcat) for the comparison\n", kcatErr)
+	}
+
+	summaryRE := regexp.MustCompile(`records=(\d+) bytes=\d+ dlq=(\d+) segments=\d+ active_s=([0-9.]+)`)
+	var ingestTimes, rss []float64
+	for i := 0; i < *runs; i++ {
+		lakeDir, err := os.MkdirTemp("", "thresher-bench-lake-")
+		if err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, self, "ingest", "--brokers", b.Addr(), "--topic", topic,
+			"--group", fmt.Sprintf("bench-%d", i), "--lake", lakeDir, "--exit-on-idle", "1s")
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		err = cmd.Run()
+		os.RemoveAll(lakeDir)
+		if err != nil {
+			return fmt.Errorf("ingest: %v: %s", err, stderr.String())
+		}
+		m := summaryRE.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("ingest printed no summary: %s", out.String())
+		}
+		got, _ := strconv.Atoi(m[1])
+		dlq, _ := strconv.Atoi(m[2])
+		if got+dlq != n {
+			return fmt.Errorf("ingest landed %d records and %d DLQ, want %d in all", got, dlq, n)
+		}
+		secs, _ := strconv.ParseFloat(m[3], 64)
+		ingestTimes = append(ingestTimes, secs)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = append(rss, float64(ru.Maxrss)/1024) // KiB -> MiB
+		}
+	}
+	ing := median(ingestTimes)
+	fmt.Fprintf(w, "%-34s %10s %12s\n", "reader", "seconds", "rec/s")
+	if len(kcatTimes) > 0 {
+		fmt.Fprintf(w, "%-34s %10.3f %12.0f\n", "kcat -C -e -o beginning >/dev/null", median(kcatTimes), float64(n)/median(kcatTimes))
+	}
+	fmt.Fprintf(w, "%-34s %10.3f %12.0f\n", "thresher ingest (to Parquet lake)", ing, float64(n)/ing)
+	fmt.Fprintf(w, "\nmedian of %d runs; ingest seconds are its active time (first fetch to last commit)\n", *runs)
+	if len(kcatTimes) > 0 {
+		fmt.Fprintf(w, "ratio ingest/kcat: %.2fx\n", ing/median(kcatTimes))
+	}
+	if len(rss) > 0 {
+		sort.Float64s(rss)
+		fmt.Fprintf(w, "ingest peak RSS: %.0f MiB (max of %d runs)\n", rss[len(rss)-1], len(rss))
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// loadLines reads up to max (0: all) non-empty lines of a JSONL or
+// JSONL.gz file into memory.
+func loadLines(path string, max int) ([]byte, int, error) {
+	f, err := os.Open(filepath.Clean(path))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if filepath.Ext(path) == ".gz" {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer gz.Close()
+		r = gz
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var buf bytes.Buffer
+	n := 0
+	for sc.Scan() && (max == 0 || n < max) {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		buf.Write(sc.Bytes())
+		buf.WriteByte('\n')
+		n++
+	}
+	return buf.Bytes(), n, sc.Err()
+}

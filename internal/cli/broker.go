@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/thresher-ml/thresher/internal/broker"
+)
+
+const brokerUsage = `[--addr 127.0.0.1:9092] [--advertise HOST[:PORT]] [--partitions 4] [--topic records[,more]] [--data DIR]
+
+Runs an embedded single-node Kafka-protocol broker for development and demos
+until interrupted. Any Kafka client can use it; topics not created at start
+are created on first use with --partitions partitions. Without --data it keeps
+everything in memory.`
+
+func runBroker(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "broker", brokerUsage)
+	addr := fs.String("addr", "127.0.0.1:9092", "host:port to listen on (port 0 picks a free one)")
+	advertise := fs.String("advertise", "", "host[:port] clients are told to dial (default: --addr, or 127.0.0.1 when --addr is a wildcard)")
+	partitions := fs.Int("partitions", broker.DefaultPartitions, "partitions of created topics")
+	topics := fs.String("topic", "records", "comma-separated topics to create at start")
+	data := fs.String("data", "", "directory that keeps the broker's state across restarts (default: memory only)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg := broker.Config{
+		Addr:       *addr,
+		Advertise:  *advertise,
+		Partitions: *partitions,
+		Topics:     splitList(*topics),
+		DataDir:    *data,
+		Logger:     e.log,
+	}
+	if *partitions < 1 {
+		// Zero would silently mean the default: reject it at the CLI.
+		return usagef("--partitions %d: must be at least 1", *partitions)
+	}
+	if err := cfg.Validate(); err != nil {
+		return &UsageError{Err: err}
+	}
+	b, err := broker.Start(cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	e.log.Info("broker ready", "addr", b.Addr(), "listen", b.ListenAddr(),
+		"topics", cfg.Topics, "partitions", cfg.Partitions, "data", dataDesc(cfg.DataDir))
+	fmt.Fprintf(e.stdout, "broker listening on %s (Ctrl-C to stop)\n", b.Addr())
+	<-ctx.Done()
+	e.log.Info("broker stopping", "addr", b.Addr())
+	b.Close()
+	e.log.Info("broker stopped")
+	return nil
+}
+
+func dataDesc(dir string) string {
+	if dir == "" {
+		return "memory"
+	}
+	return dir
+}

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/thresher-ml/thresher/ingest"
+	"github.com/thresher-ml/thresher/internal/broker"
+	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/internal/sample"
+	"github.com/thresher-ml/thresher/schemas"
+)
+
+// demoMalformed are values the demo produces after the sample so that the
+// DLQ shows one record of each kind of fault.
+var demoMalformed = []string{
+	`{"id": "broken-1", "text": "unterminated`,
+	`["an", "array"]`,
+	`{"id": "no-text", "source": "demo"}`,
+	`{"id": "bad-text", "text": 42}`,
+	`{"id": "empty", "text": "   "}`,
+	"{\"id\": \"latin1\", \"text\": \"caf\xe9\"}",
+	`{"id": "bad-ts", "text": "when?", "ts": "yesterday"}`,
+}
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "demo", "[--lake DIR]")
+	lakeDir := fs.String("lake", "", "lake `folder` to create (default ./thresher-demo-<time>)")
+	partitions := fs.Int("partitions", 4, "partitions of the demo topic")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	if *partitions < 1 || *partitions > 64 {
+		return usagef("--partitions %d must be between 1 and 64", *partitions)
+	}
+	if *lakeDir == "" {
+		*lakeDir = "thresher-demo-" + time.Now().Format("20060102-150405")
+	}
+	abs, err := filepath.Abs(*lakeDir)
+	if err != nil {
+		return usagef("--lake: %v", err)
+	}
+	if _, err := lake.OpenDir(abs); err != nil {
+		return &UsageError{Err: err}
+	}
+	const topic = "records"
+	w := e.stdout
+	fmt.Fprintf(w, "thresher demo: %d real records (see internal/sample/DATA_LICENSES.md) into lake %s\n\n", sample.Records, abs)
+
+	step := func(n int, what string) { fmt.Fprintf(w, "[%d/3] %s\n", n, what) }
+	step(1, "embedded Kafka broker")
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Partitions: *partitions, Topics: []string{topic}, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(w, "      listening on %s, topic %q with %d partitions\n", b.Addr(), topic, *partitions)
+
+	step(2, "produce the bundled sample and a few malformed values")
+	rc, err := sample.Open()
+	if err != nil {
+		return err
+	}
+	bad := strings.Join(demoMalformed, "\n") + "\n"
+	n, nb, err := produceLines(ctx, []string{b.Addr()}, topic, "json", io.MultiReader(rc, strings.NewReader(bad)), e.stderr)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	fmt.Fprintf(w, "      produced %d records (%.1f MB)\n", n, float64(nb)/1e6)
+
+	step(3, "ingest into the lake (consumer group, exactly once)")
+	cfg := ingest.Config{
+		Brokers: []string{b.Addr()}, Topics: []string{topic}, Group: "thresher-demo", Lake: abs,
+		ExitOnIdle: ingest.Duration(time.Second),
+	}
+	cfg.SetDefaults()
+	sum, err := ingestRun(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "      %s\n\n", sum)
+	if err := printLakeSummary(ctx, w, abs); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nlake: %s\n", abs)
+	fmt.Fprintf(w, "query it, for example with DuckDB:\n  SELECT domain, count(*) FROM '%s/raw/**/*.parquet' GROUP BY ALL;\n  SELECT reason, count(*) FROM '%s/dlq/**/*.parquet' GROUP BY ALL;\n", abs, abs)
+	return nil
+}
+
+// printLakeSummary reads the raw and DLQ tables back and prints counts.
+func printLakeSummary(ctx context.Context, w io.Writer, root string) error {
+	store, err := lake.OpenDir(root)
+	if err != nil {
+		return err
+	}
+	count := func(table string, key func(data []byte) (map[string]int, error)) (map[string]int, int, error) {
+		objs, err := store.List(ctx, table+"/")
+		if err != nil {
+			return nil, 0, err
+		}
+		total := map[string]int{}
+		files := 0
+		for _, o := range objs {
+			if !strings.HasSuffix(o.Key, ".parquet") {
+				continue
+			}
+			data, err := store.Get(ctx, o.Key)
+			if err != nil {
+				return nil, 0, err
+			}
+			m, err := key(data)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", o.Key, err)
+			}
+			for k, v := range m {
+				total[k] += v
+			}
+			files++
+		}
+		return total, files, nil
+	}
+	byDomain, rawFiles, err := count(schemas.TableRaw, func(data []byte) (map[string]int, error) {
+		rows, err := lake.ReadRows[schemas.Raw](data)
+		m := map[string]int{}
+		for _, r := range rows {
+			m[r.Domain]++
+		}
+		return m, err
+	})
+	if err != nil {
+		return err
+	}
+	byReason, dlqFiles, err := count(schemas.TableDLQ, func(data []byte) (map[string]int, error) {
+		rows, err := lake.ReadRows[schemas.DLQ](data)
+		m := map[string]int{}
+		for _, r := range rows {
+			m[r.Reason]++
+		}
+		return m, err
+	})
+	if err != nil {
+		return err
+	}
+	printCounts(w, fmt.Sprintf("raw: %d segments", rawFiles), "domain", byDomain)
+	printCounts(w, fmt.Sprintf("dlq: %d segments", dlqFiles), "reason", byReason)
+	return nil
+}
+
+func printCounts(w io.Writer, title, col string, m map[string]int) {
+	keys := make([]string, 0, len(m))
+	total := 0
+	for k, v := range m {
+		keys = append(keys, k)
+		total += v
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	fmt.Fprintf(w, "%s, %d rows\n", title, total)
+	fmt.Fprintf(w, "  %-18s %8s\n", col, "rows")
+	for _, k := range keys {
+		name := k
+		if name == "" {
+			name = "(null)"
+		}
+		fmt.Fprintf(w, "  %-18s %8d\n", name, m[k])
+	}
+}

@@ -1,0 +1,142 @@
+package lake
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/thresher-ml/thresher/schemas"
+)
+
+// corpusPath is the real stream (see ../shared/data/README.md), relative to
+// this package's folder.
+const corpusPath = "../../../shared/data/corpus/stream.jsonl.gz"
+
+// corpusRecord is one line of the stream; absent fields are nil.
+type corpusRecord struct {
+	ID     *string `json:"id"`
+	Source *string `json:"source"`
+	Domain *string `json:"domain"`
+	Lang   *string `json:"lang"`
+	Text   string  `json:"text"`
+}
+
+var corpus struct {
+	sync.Mutex
+	recs []corpusRecord // the longest prefix read so far
+}
+
+// loadCorpus returns the first n records of the real stream (fewer if it is
+// shorter). Without the file it skips the test, or fails it when
+// CI=true: benchmarks and tests on real data must not silently vanish there.
+func loadCorpus(tb testing.TB, n int) []corpusRecord {
+	tb.Helper()
+	corpus.Lock()
+	defer corpus.Unlock()
+	if len(corpus.recs) >= n {
+		return corpus.recs[:n]
+	}
+	f, err := os.Open(corpusPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("real corpus %s is missing (CI=true): check out ../shared/data next to the repository", corpusPath)
+		}
+		tb.Skipf("real corpus %s is absent; see ../shared/data/README.md (set CI=true to make this fatal)", corpusPath)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec := json.NewDecoder(zr)
+	recs := make([]corpusRecord, 0, n)
+	for len(recs) < n {
+		var r corpusRecord
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			tb.Fatalf("%s, record %d: %v", corpusPath, len(recs), err)
+		}
+		recs = append(recs, r)
+	}
+	corpus.recs = recs
+	return recs
+}
+
+// corpusBatch turns records into a raw batch as ingest would: topic
+// "records", partition 0, offset i, kafka_ts now, key = id, ts and attrs null.
+// It also returns the bytes of text.
+func corpusBatch(recs []corpusRecord) (arrow.RecordBatch, int64) {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schemas.RawSchema)
+	defer b.Release()
+	now := arrow.Timestamp(time.Now().UnixMilli())
+	var textBytes int64
+	for i, r := range recs {
+		b.Field(0).(*array.StringBuilder).Append("records")
+		b.Field(1).(*array.Int32Builder).Append(0)
+		b.Field(2).(*array.Int64Builder).Append(int64(i))
+		b.Field(3).(*array.TimestampBuilder).Append(now)
+		if r.ID == nil {
+			b.Field(4).AppendNull()
+		} else {
+			b.Field(4).(*array.BinaryBuilder).Append([]byte(*r.ID))
+		}
+		appendStr(b.Field(5), r.ID)
+		appendStr(b.Field(6), r.Source)
+		appendStr(b.Field(7), r.Domain)
+		appendStr(b.Field(8), r.Lang)
+		b.Field(9).AppendNull()
+		b.Field(10).(*array.StringBuilder).Append(r.Text)
+		b.Field(11).AppendNull()
+		textBytes += int64(len(r.Text))
+	}
+	return b.NewRecordBatch(), textBytes
+}
+
+func TestEncodeCorpus(t *testing.T) {
+	recs := loadCorpus(t, 5000)
+	rec, _ := corpusBatch(recs)
+	defer rec.Release()
+	enc, err := NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion, WithRowGroupRows(2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := enc.Encode(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadRows[schemas.Raw](data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(recs) {
+		t.Fatalf("read %d rows, want %d", len(rows), len(recs))
+	}
+	str := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	for i, r := range recs {
+		g := rows[i]
+		if g.Text != r.Text || g.ID != str(r.ID) || string(g.Key) != str(r.ID) || g.Source != str(r.Source) ||
+			g.Domain != str(r.Domain) || g.Lang != str(r.Lang) || g.Offset != int64(i) || g.Topic != "records" ||
+			!g.TS.IsZero() || g.Attrs != "" {
+			t.Fatalf("row %d: got %+v, want %+v", i, g, r)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+// Package lake is how thresher stores its tables: object keys and segment
+// names, the Store that reaches storage, and the Parquet encoding of Arrow
+// record batches. The tables themselves (columns, versions, metadata keys)
+// are defined in package schemas.
+//
+// # Store
+//
+// A Store holds immutable objects under slash-separated keys and offers
+// exactly what an S3-compatible object store can: put-if-absent (Put, which
+// fails with ErrExist), whole replacement of small pointer objects such as
+// checkpoints/CURRENT (Replace), Get (ErrNotExist), List by key prefix, sorted
+// by key, and Delete. Nothing relies on appending to an object or renaming a
+// folder. Keys are checked by CheckKey: relative, no empty, "." or ".."
+// elements, no element starting with ".tmp-" (reserved for temporary files).
+// Every Store is safe for concurrent use.
+//
+// Dir is the Store on a local folder. An object becomes visible only by an
+// atomic commit:
+//
+//	write <dir>/.tmp-<random>-<name>.partial, fsync it
+//	link it to <dir>/<name> (Put: fails if <name> exists) or rename it (Replace)
+//	remove the temporary name, fsync <dir>
+//
+// so a reader globbing LAKE/<table>/**/*.parquet sees whole committed files
+// only, and a crash leaves at worst a temporary file, which List never shows
+// and a later OpenDir removes once it is 10 minutes old (younger ones may
+// belong to another process writing the same lake). Folders are created as
+// needed, and their parents fsynced. Mem is an in-memory Store for tests.
+//
+// # Segments
+//
+// A table of Kafka records is made of segments, one Parquet object per range
+// of offsets of one partition:
+//
+//	<table>/topic=<topic>/partition=<partition>/<first>-<last>.parquet
+//
+// with first and last, inclusive, written as 20 zero-padded digits so that
+// names sort like offsets (SegmentKey, ParseSegmentKey; Range). Topics are
+// Kafka topic names: 1 to 249 characters of [a-zA-Z0-9._-]. The name is a
+// function of the input range, so redoing a segment after a crash produces the
+// same key and Put reports ErrExist instead of writing the records twice.
+// Segments lists the committed ranges of a partition and NextOffset returns
+// where its consumer resumes: after the last committed offset of that table.
+// Put-if-absent protects identical names only: two writers of one partition
+// must cut the same ranges, and a stage that commits one range to several
+// tables (raw and dlq) decides which of them marks its progress.
+//
+// For example, ingest commits a batch of partition p like this:
+//
+//	next, ok, err := lake.NextOffset(ctx, store, schemas.TableRaw, topic, p)
+//	// ... consume from next (or from the group offset if !ok) into batch ...
+//	data, err := enc.Encode(batch) // enc: lake.NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion)
+//	key := lake.SegmentKey(schemas.TableRaw, topic, p, lake.Range{First: first, Last: last})
+//	err = store.Put(ctx, key, data) // ErrExist: already committed, nothing to redo
+//
+// # Parquet
+//
+// Encoder[T] writes Arrow record batches into one Parquet file in memory,
+// with the schema of the Go row type T (schemas.Raw, schemas.DLQ): column
+// names, order, optional columns, encodings and compression come from T's
+// parquet tags; the key/value metadata carries schemas.MetaTable and
+// schemas.MetaVersion. It hands parquet-go references into the Arrow buffers,
+// column by column, without per-row reflection, and encodes columns and row
+// groups on every core. Its defaults (zstd SpeedFastest, 1 MiB pages, row
+// groups of at most 16 MiB of input or 128Ki rows, split evenly) were chosen
+// by BenchmarkEncodeTuning on the real stream; the figures are in encode.go.
+// ReadRows and FileMeta read such files back.
+package lake

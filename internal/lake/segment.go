@@ -1,0 +1,233 @@
+package lake
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrInvalidSegment is returned by ParseSegmentKey for a key that SegmentKey
+// would not produce.
+var ErrInvalidSegment = errors.New("lake: invalid segment key")
+
+// Range is an inclusive range of Kafka offsets.
+type Range struct{ First, Last int64 }
+
+// Len returns the number of offsets in r.
+func (r Range) Len() int64 { return r.Last - r.First + 1 }
+
+// check reports whether r can name a segment: 0 <= First <= Last.
+func (r Range) check() error {
+	if r.First < 0 || r.Last < r.First {
+		return fmt.Errorf("lake: invalid offset range [%d, %d]", r.First, r.Last)
+	}
+	return nil
+}
+
+const (
+	offsetDigits  = 20
+	segmentSuffix = ".parquet"
+	maxTopicLen   = 249
+	maxTableLen   = 64
+)
+
+// CheckTopic reports whether topic is a legal Kafka topic name: 1 to 249
+// bytes of [a-zA-Z0-9._-], and neither "." nor "..".
+func CheckTopic(topic string) error {
+	if topic == "" || len(topic) > maxTopicLen {
+		return fmt.Errorf("lake: invalid topic name %q: want 1 to %d characters", topic, maxTopicLen)
+	}
+	if topic == "." || topic == ".." {
+		return fmt.Errorf("lake: invalid topic name %q", topic)
+	}
+	for i := 0; i < len(topic); i++ {
+		if c := topic[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return fmt.Errorf("lake: invalid topic name %q: character %q is not one of [a-zA-Z0-9._-]", topic, c)
+		}
+	}
+	return nil
+}
+
+// checkTable reports whether table is a table name: 1 to 64 bytes of
+// [a-z0-9_] starting with a letter, like "raw" and "dlq".
+func checkTable(table string) error {
+	if table == "" || len(table) > maxTableLen || table[0] < 'a' || table[0] > 'z' {
+		return fmt.Errorf("lake: invalid table name %q", table)
+	}
+	for i := 0; i < len(table); i++ {
+		if c := table[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return fmt.Errorf("lake: invalid table name %q", table)
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func checkPartition(table, topic string, partition int32) error {
+	if err := checkTable(table); err != nil {
+		return err
+	}
+	if err := CheckTopic(topic); err != nil {
+		return err
+	}
+	if partition < 0 {
+		return fmt.Errorf("lake: invalid partition %d", partition)
+	}
+	return nil
+}
+
+// PartitionPrefix returns the key prefix of one partition of a table:
+// "raw/topic=T/partition=P/". It panics if the table, topic or partition is
+// invalid (see CheckTopic): such names never come from Kafka, and a name that
+// ParseSegmentKey would reject must never reach the lake.
+func PartitionPrefix(table, topic string, partition int32) string {
+	if err := checkPartition(table, topic, partition); err != nil {
+		panic(err)
+	}
+	return partitionPrefix(table, topic, partition)
+}
+
+func partitionPrefix(table, topic string, partition int32) string {
+	return table + "/topic=" + topic + "/partition=" + strconv.FormatInt(int64(partition), 10) + "/"
+}
+
+// SegmentKey returns the key of the segment of a table holding offsets r of a
+// partition: PartitionPrefix followed by "%020d-%020d.parquet". It panics,
+// like PartitionPrefix, on an invalid table, topic or partition, and on a
+// range that is not 0 <= First <= Last.
+func SegmentKey(table, topic string, partition int32, r Range) string {
+	if err := checkPartition(table, topic, partition); err != nil {
+		panic(err)
+	}
+	if err := r.check(); err != nil {
+		panic(err)
+	}
+	return segmentKey(table, topic, partition, r)
+}
+
+func segmentKey(table, topic string, partition int32, r Range) string {
+	var b strings.Builder
+	b.Grow(len(table) + len(topic) + 2*offsetDigits + 40)
+	b.WriteString(partitionPrefix(table, topic, partition))
+	b.WriteString(fmt.Sprintf("%020d-%020d", r.First, r.Last))
+	b.WriteString(segmentSuffix)
+	return b.String()
+}
+
+// ParseSegmentKey parses a key made by SegmentKey. It is strict: it rejects,
+// with an error wrapping ErrInvalidSegment, every key that SegmentKey would
+// not produce (other folders, unpadded or signed numbers, leading zeros in the
+// partition, First > Last, offsets beyond int64, other suffixes).
+func ParseSegmentKey(key string) (table, topic string, partition int32, r Range, err error) {
+	bad := func(why string) (string, string, int32, Range, error) {
+		return "", "", 0, Range{}, fmt.Errorf("%w %q: %s", ErrInvalidSegment, key, why)
+	}
+	elems := strings.Split(key, "/")
+	if len(elems) != 4 {
+		return bad("want table/topic=T/partition=P/<first>-<last>.parquet")
+	}
+	table = elems[0]
+	if checkTable(table) != nil {
+		return bad("invalid table name")
+	}
+	topic, ok := strings.CutPrefix(elems[1], "topic=")
+	if !ok || CheckTopic(topic) != nil {
+		return bad("invalid topic element")
+	}
+	ps, ok := strings.CutPrefix(elems[2], "partition=")
+	if !ok || !canonicalUint(ps) {
+		return bad("invalid partition element")
+	}
+	p, perr := strconv.ParseInt(ps, 10, 32)
+	if perr != nil {
+		return bad("partition out of range")
+	}
+	name, ok := strings.CutSuffix(elems[3], segmentSuffix)
+	if !ok || len(name) != 2*offsetDigits+1 || name[offsetDigits] != '-' {
+		return bad("want <20 digits>-<20 digits>.parquet")
+	}
+	first, ok1 := parseOffset(name[:offsetDigits])
+	last, ok2 := parseOffset(name[offsetDigits+1:])
+	if !ok1 || !ok2 {
+		return bad("offsets must be 20 decimal digits within int64")
+	}
+	r = Range{First: first, Last: last}
+	if r.check() != nil {
+		return bad("first offset after last")
+	}
+	return table, topic, int32(p), r, nil
+}
+
+// canonicalUint reports whether s is a decimal number as strconv writes it:
+// digits only, no sign, no leading zero unless it is "0".
+func canonicalUint(s string) bool {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func parseOffset(s string) (int64, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
+}
+
+// Segments lists the committed segment ranges of one partition of a table,
+// sorted by First. Objects under the prefix that are not valid segment keys
+// are ignored.
+func Segments(ctx context.Context, s Store, table, topic string, partition int32) ([]Range, error) {
+	if err := checkPartition(table, topic, partition); err != nil {
+		return nil, err
+	}
+	objs, err := s.List(ctx, partitionPrefix(table, topic, partition))
+	if err != nil {
+		return nil, err
+	}
+	ranges := make([]Range, 0, len(objs))
+	for _, o := range objs {
+		tb, tp, p, r, err := ParseSegmentKey(o.Key)
+		if err != nil || tb != table || tp != topic || p != partition {
+			continue
+		}
+		ranges = append(ranges, r)
+	}
+	slices.SortFunc(ranges, func(a, b Range) int {
+		return cmp.Or(cmp.Compare(a.First, b.First), cmp.Compare(a.Last, b.Last))
+	})
+	return ranges, nil
+}
+
+// NextOffset returns Last+1 of the highest committed segment of the
+// partition, and false if there is none: where a consumer resumes.
+func NextOffset(ctx context.Context, s Store, table, topic string, partition int32) (int64, bool, error) {
+	ranges, err := Segments(ctx, s, table, topic, partition)
+	if err != nil || len(ranges) == 0 {
+		return 0, false, err
+	}
+	var last int64 = -1
+	for _, r := range ranges {
+		last = max(last, r.Last)
+	}
+	if last == math.MaxInt64 {
+		return 0, false, fmt.Errorf("lake: %s: segment ends at the last possible offset", partitionPrefix(table, topic, partition))
+	}
+	return last + 1, true, nil
+}
