@@ -62,6 +62,11 @@ type Config struct {
 	ExitOnIdle Duration `yaml:"exit_on_idle"`
 	// DialTimeout bounds the start-up check that a broker is reachable.
 	DialTimeout Duration `yaml:"dial_timeout"`
+	// MemoryLimit is the process's soft memory limit (runtime/debug
+	// SetMemoryLimit; GOMEMLIMIT wins when set): the garbage collector works
+	// harder near it, which keeps RSS under it with the default segment
+	// sizes. Memory use is about two open segments a partition.
+	MemoryLimit Size `yaml:"memory_limit"`
 }
 
 // FieldsConfig is the YAML form of Fields.
@@ -78,7 +83,8 @@ type FieldsConfig struct {
 const (
 	DefaultMaxValueBytes = 1 << 20
 	DefaultRollRecords   = 200_000
-	DefaultRollBytes     = 16 << 20
+	DefaultRollBytes     = 8 << 20
+	DefaultMemoryLimit   = 256 << 20
 	DefaultRollInterval  = 5 * time.Second
 )
 
@@ -115,6 +121,7 @@ func (c *Config) SetDefaults() {
 	setDur(&c.HeartbeatInterval, time.Second)
 	setDur(&c.RebalanceTimeout, 30*time.Second)
 	setDur(&c.DialTimeout, 10*time.Second)
+	setSize(&c.MemoryLimit, DefaultMemoryLimit)
 }
 
 func setSize(s *Size, d int64) {
@@ -223,6 +230,9 @@ func (c *Config) Validate() error {
 	if c.ExitOnIdle < 0 {
 		add("exit_on_idle: must not be negative")
 	}
+	if c.MemoryLimit < 32<<20 {
+		add("memory_limit: %d must be at least 32MiB", c.MemoryLimit)
+	}
 	if c.DialTimeout <= 0 {
 		add("dial_timeout: must be positive")
 	}
@@ -322,6 +332,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	str("LISTEN", &c.Listen)
 	parse("EXIT_ON_IDLE", &c.ExitOnIdle)
 	parse("DIAL_TIMEOUT", &c.DialTimeout)
+	parse("MEMORY_LIMIT", &c.MemoryLimit)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  - %s", ErrConfig, strings.Join(errs, "\n  - "))
 	}

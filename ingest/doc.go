@@ -49,6 +49,13 @@
 // cores; the hand-off between them is unbuffered, which bounds memory to two
 // spans a partition.
 //
+// # Producing
+//
+// Produce feeds a topic from JSON Lines or text lines (gzip detected by its
+// magic bytes), keyed by each record's "id" and hashed with murmur2 as Java
+// and librdkafka clients do; it backs `thresher produce`, the demo and the
+// benchmarks. It does not validate records: the consumer's DLQ judges them.
+//
 // # Metrics
 //
 // New registers these on the registry it is given:

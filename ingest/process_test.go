@@ -258,6 +258,19 @@ func TestIngestSIGTERM(t *testing.T) {
 	prod := produceSlowly(t, b.Addr(), topic, lines, 1000, 100*time.Millisecond)
 	m := startMember(t, bin, b.Addr(), topic, "term-group", dir, "--roll-interval", "1m")
 	time.Sleep(1200 * time.Millisecond)
+	// The service exposes its metrics while it runs.
+	res, err := http.Get("http://" + m.listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"thresher_ingest_assigned_partitions 2", "thresher_ingest_lag_records{partition=\"0\",topic=\"term\"}",
+		"thresher_ingest_commit_seconds_bucket", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"go.yaml.in/yaml/v3"
 
@@ -43,7 +44,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.exitOnIdle, "exit-on-idle", "drain and exit after the group has been caught up for this `duration` (0: run until stopped)")
 	fs.Var(&f.maxValue, "max-value-bytes", "reject larger values to the DLQ (default 1MiB)")
 	fs.IntVar(&f.rollRecords, "roll-records", 0, "commit a segment at this many records (default 200000)")
-	fs.Var(&f.rollBytes, "roll-bytes", "commit a segment at this many value bytes (default 16MiB)")
+	fs.Var(&f.rollBytes, "roll-bytes", "commit a segment at this many value bytes (default 8MiB)")
 	fs.Var(&f.rollInterval, "roll-interval", "commit a segment when its first record is this old (default 5s)")
 	fs.Var(&f.sessionTimeout, "session-timeout", "consumer group session timeout (default 10s)")
 	fs.StringVar(&f.startFrom, "start-from", "", "where a partition with nothing in the lake starts: earliest (default) or latest")
@@ -170,6 +171,9 @@ func ingestRun(ctx context.Context, e *env, cfg ingest.Config) (ingest.Summary, 
 	store, err := lake.OpenDir(cfg.Lake)
 	if err != nil {
 		return ingest.Summary{}, &UsageError{Err: err}
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
 	}
 	reg := newRegistry()
 	in, err := ingest.New(cfg, store, e.log, reg)
