@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/thresher-ml/thresher/internal/realtest"
 )
 
 var bench struct {
@@ -30,7 +32,7 @@ var bench struct {
 func benchLines(b *testing.B) ([][]byte, int) {
 	b.Helper()
 	bench.once.Do(func() {
-		bench.lines = streamLines(b, 50000)
+		bench.lines = realtest.CorpusLines(b, 50000)
 		for _, l := range bench.lines {
 			bench.bytes += len(l)
 		}

@@ -1,9 +1,7 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"os"
@@ -17,42 +15,9 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/thresher-ml/thresher/internal/realtest"
 	"github.com/thresher-ml/thresher/schemas"
 )
-
-// streamPath is the real stream, relative to this package.
-const streamPath = "../../shared/data/corpus/stream.jsonl.gz"
-
-// streamLines returns the first n lines of the real stream. It skips the test
-// when the file is missing, unless CI=true, where a missing corpus fails.
-func streamLines(tb testing.TB, n int) [][]byte {
-	tb.Helper()
-	f, err := os.Open(streamPath)
-	if errors.Is(err, os.ErrNotExist) {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("corpus %s is missing (CI=true): it is required in CI", streamPath)
-		}
-		tb.Skipf("corpus %s is missing: skipping the test that needs the real stream", streamPath)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	var lines [][]byte
-	for len(lines) < n && sc.Scan() {
-		lines = append(lines, bytes.Clone(sc.Bytes()))
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return lines
-}
 
 // p returns a pointer to v, for expected optional values.
 func p[T any](v T) *T { return &v }
@@ -478,7 +443,7 @@ func TestDecodeAllocations(t *testing.T) {
 // TestDecodeStream decodes the start of the real stream and compares every
 // mapped column with encoding/json.
 func TestDecodeStream(t *testing.T) {
-	lines := streamLines(t, 20000)
+	lines := realtest.CorpusLines(t, 20000)
 	d := NewDecoder(DecoderConfig{})
 	for n, line := range lines {
 		var want map[string]any

@@ -16,21 +16,14 @@ import (
 
 	"github.com/thresher-ml/thresher/internal/broker"
 	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/internal/realtest"
 	"github.com/thresher-ml/thresher/schemas"
 )
 
 // startBroker runs an embedded broker on a random loopback port.
 func startBroker(t testing.TB, topic string, partitions int) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(broker.Config{
-		Addr: "127.0.0.1:0", Partitions: partitions, Topics: []string{topic},
-		GroupMinSessionTimeout: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return realtest.Broker(t, partitions, topic)
 }
 
 // produce writes values to topic, keyed by keys[i] when keys is not nil.

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/thresher-ml/thresher/internal/broker"
@@ -35,45 +34,6 @@ func gzipBytes(tb testing.TB, b []byte) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func startProduceBroker(tb testing.TB, partitions int, topics ...string) *broker.Broker {
-	tb.Helper()
-	b, err := broker.Start(broker.Config{Partitions: partitions, Topics: topics})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(b.Close)
-	return b
-}
-
-// consumeProduced reads n records of topic from the start, failing after
-// 10 s or when more than n are there.
-func consumeProduced(tb testing.TB, addr, topic string, n int) []*kgo.Record {
-	tb.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			tb.Fatalf("consumed %d of %d records from %s: %v", len(recs), n, topic, ctx.Err())
-		}
-		fs.EachError(func(_ string, _ int32, err error) { tb.Fatalf("fetch: %v", err) })
-		recs = append(recs, fs.Records()...)
-	}
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel2()
-	if extra := cl.PollFetches(ctx2).Records(); len(extra) > 0 {
-		tb.Fatalf("%d records beyond the %d expected in %s", len(extra), n, topic)
-	}
-	return recs
 }
 
 // TestProduce produces through the exported API, plain and gzipped, in both
@@ -101,7 +61,7 @@ func TestProduce(t *testing.T) {
 		{"format=text/gzip", FormatText, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := startProduceBroker(t, 3, "t")
+			b := realtest.Broker(t, 3, "t")
 			// Produce leaves no goroutine behind (the broker's own connection
 			// handlers end when it notices the close, in their own time).
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
@@ -140,7 +100,7 @@ func TestProduce(t *testing.T) {
 			if !regexp.MustCompile(`^(produce: \d+ records, \d+ rec/s, [0-9.]+ MB/s\n)+$`).Match(progress.Bytes()) {
 				t.Errorf("progress %q", progress.String())
 			}
-			for _, r := range consumeProduced(t, b.Addr(), "t", len(values)) {
+			for _, r := range realtest.Consume(t, b.Addr(), "t", len(values)) {
 				key, ok := values[string(r.Value)]
 				if !ok {
 					t.Fatalf("unexpected value %q", r.Value)
@@ -227,7 +187,7 @@ func TestProduceNoBroker(t *testing.T) {
 }
 
 func TestProduceCanceled(t *testing.T) {
-	b := startProduceBroker(t, 1, "c")
+	b := realtest.Broker(t, 1, "c")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var wg sync.WaitGroup

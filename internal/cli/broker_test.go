@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/thresher-ml/thresher/internal/broker"
+	"github.com/thresher-ml/thresher/internal/realtest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a command writing while the test
@@ -83,7 +84,7 @@ func TestBrokerCommand(t *testing.T) {
 		if err != nil || n != 2 {
 			t.Fatalf("produce: n=%d err=%v", n, err)
 		}
-		recs := consumeN(t, addr, "records", wantRecords)
+		recs := realtest.Consume(t, addr, "records", int(wantRecords))
 		if got := int64(len(recs)); got != wantRecords {
 			t.Fatalf("consumed %d records, want %d", got, wantRecords)
 		}

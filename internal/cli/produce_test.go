@@ -15,54 +15,13 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/thresher-ml/thresher/internal/broker"
 	"github.com/thresher-ml/thresher/internal/realtest"
 )
 
 // The producer itself (line reader, key scanner, delivery) is tested in
 // package ingest; these tests cover the command: flags, exit codes, the
 // final line, end to end through Run.
-
-func startTestBroker(tb testing.TB, partitions int, topics ...string) *broker.Broker {
-	tb.Helper()
-	b, err := broker.Start(broker.Config{Partitions: partitions, Topics: topics})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(b.Close)
-	return b
-}
-
-// consumeN reads want records of topic from the start, failing after 10 s.
-func consumeN(tb testing.TB, addr, topic string, want int64) []*kgo.Record {
-	tb.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for int64(len(recs)) < want {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			tb.Fatalf("consumed %d of %d records from %s: %v", len(recs), want, topic, ctx.Err())
-		}
-		fs.EachError(func(_ string, _ int32, err error) { tb.Fatalf("fetch: %v", err) })
-		recs = append(recs, fs.Records()...)
-	}
-	// Nothing beyond what was expected.
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel2()
-	if extra := cl.PollFetches(ctx2).Records(); len(extra) > 0 {
-		tb.Fatalf("%d records beyond the %d expected in %s", len(extra), want, topic)
-	}
-	return recs
-}
 
 var producedRE = regexp.MustCompile(`^produced (\d+) records \((\d+) bytes\) to (\S+) in [0-9.]+ s: [0-9]+ rec/s, [0-9.]+ MB/s\n$`)
 
@@ -97,7 +56,7 @@ func TestProduceRealGzipFile(t *testing.T) {
 	}
 
 	const partitions = 4
-	b := startTestBroker(t, partitions, "records")
+	b := realtest.Broker(t, partitions, "records")
 	var stdout, stderr bytes.Buffer
 	code := Run(context.Background(), []string{"produce", "--brokers", b.Addr(), "--topic", "records", path},
 		nil, &stdout, &stderr)
@@ -112,7 +71,7 @@ func TestProduceRealGzipFile(t *testing.T) {
 		t.Errorf("final line %q: want 20000 records, %d bytes, topic records", stdout.String(), valueBytes)
 	}
 
-	recs := consumeN(t, b.Addr(), "records", int64(len(lines)))
+	recs := realtest.Consume(t, b.Addr(), "records", len(lines))
 	want := map[string]int{}
 	for _, l := range lines {
 		want[string(l)]++
@@ -178,7 +137,7 @@ func TestProduceStdin(t *testing.T) {
 		{"text gzip", []string{"--format", "text"}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := startTestBroker(t, 3)
+			b := realtest.Broker(t, 3)
 			in := []byte(input)
 			if tc.gzip {
 				in = gzipForTest(t, in)
@@ -192,7 +151,7 @@ func TestProduceStdin(t *testing.T) {
 			if !strings.HasPrefix(stdout.String(), fmt.Sprintf("produced %d records", len(wantKeyed))) {
 				t.Errorf("stdout %q", stdout.String())
 			}
-			recs := consumeN(t, b.Addr(), "t", int64(len(wantKeyed)))
+			recs := realtest.Consume(t, b.Addr(), "t", len(wantKeyed))
 			for _, r := range recs {
 				key, ok := wantKeyed[string(r.Value)]
 				if !ok {
@@ -210,7 +169,7 @@ func TestProduceStdin(t *testing.T) {
 }
 
 func TestProduceProgress(t *testing.T) {
-	b := startTestBroker(t, 2, "p")
+	b := realtest.Broker(t, 2, "p")
 	pr, pw := io.Pipe()
 	go func() {
 		for i := 0; i < 5; i++ {
@@ -231,7 +190,7 @@ func TestProduceProgress(t *testing.T) {
 }
 
 func TestProduceTooLarge(t *testing.T) {
-	b := startTestBroker(t, 1, "big")
+	b := realtest.Broker(t, 1, "big")
 	in := "{\"id\":\"ok\"}\n\n{\"id\":\"big\",\"text\":\"" + strings.Repeat("x", 1<<20) + "\"}\n{\"id\":\"after\"}\n"
 	var stdout, stderr bytes.Buffer
 	code := Run(context.Background(), []string{"produce", "--brokers", b.Addr(), "--topic", "big", "-"},
@@ -242,7 +201,7 @@ func TestProduceTooLarge(t *testing.T) {
 	if !strings.Contains(stderr.String(), "line 3 is 1048601 bytes") {
 		t.Errorf("stderr %q should name line 3 and its size", stderr.String())
 	}
-	consumeN(t, b.Addr(), "big", 1) // the line before it was delivered
+	realtest.Consume(t, b.Addr(), "big", 1) // the line before it was delivered
 }
 
 func TestProduceNoBroker(t *testing.T) {

@@ -1,12 +1,7 @@
 package lake
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"errors"
-	"io"
-	"io/fs"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,12 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/thresher-ml/thresher/internal/realtest"
 	"github.com/thresher-ml/thresher/schemas"
 )
-
-// corpusPath is the real stream (see ../shared/data/README.md), relative to
-// this package's folder.
-const corpusPath = "../../../shared/data/corpus/stream.jsonl.gz"
 
 // corpusRecord is one line of the stream; absent fields are nil.
 type corpusRecord struct {
@@ -37,8 +29,8 @@ var corpus struct {
 }
 
 // loadCorpus returns the first n records of the real stream (fewer if it is
-// shorter). Without the file it skips the test, or fails it when
-// CI=true: benchmarks and tests on real data must not silently vanish there.
+// shorter), decoded. realtest.CorpusLines skips the test without the file,
+// or fails it when CI=true.
 func loadCorpus(tb testing.TB, n int) []corpusRecord {
 	tb.Helper()
 	corpus.Lock()
@@ -46,31 +38,12 @@ func loadCorpus(tb testing.TB, n int) []corpusRecord {
 	if len(corpus.recs) >= n {
 		return corpus.recs[:n]
 	}
-	f, err := os.Open(corpusPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("real corpus %s is missing (CI=true): check out ../shared/data next to the repository", corpusPath)
+	lines := realtest.CorpusLines(tb, n)
+	recs := make([]corpusRecord, len(lines))
+	for i, l := range lines {
+		if err := json.Unmarshal(l, &recs[i]); err != nil {
+			tb.Fatalf("real corpus, record %d: %v", i, err)
 		}
-		tb.Skipf("real corpus %s is absent; see ../shared/data/README.md (set CI=true to make this fatal)", corpusPath)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dec := json.NewDecoder(zr)
-	recs := make([]corpusRecord, 0, n)
-	for len(recs) < n {
-		var r corpusRecord
-		if err := dec.Decode(&r); err == io.EOF {
-			break
-		} else if err != nil {
-			tb.Fatalf("%s, record %d: %v", corpusPath, len(recs), err)
-		}
-		recs = append(recs, r)
 	}
 	corpus.recs = recs
 	return recs

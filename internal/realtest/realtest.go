@@ -1,6 +1,7 @@
 // Package realtest gives tests the real things they run against: the shared
 // real data beside the checkout, third-party tools (kcat, node with DuckDB),
-// and a freshly built thresher binary.
+// a freshly built thresher binary, and an embedded broker to start and
+// consume records back from. It is test support only.
 //
 // A test that needs something missing skips with a message saying how to get
 // it, except under CI=true, where a missing tool or data set is a failure.
@@ -81,7 +82,7 @@ func CorpusLines(t testing.TB, n int) [][]byte {
 	sc := bufio.NewScanner(gz)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var out [][]byte
-	for sc.Scan() && (n == 0 || len(out) < n) {
+	for (n == 0 || len(out) < n) && sc.Scan() {
 		out = append(out, bytes.Clone(sc.Bytes()))
 	}
 	if err := sc.Err(); err != nil {
@@ -126,11 +127,21 @@ func DuckDB(t testing.TB, sql string) []map[string]any {
 
 var (
 	buildOnce sync.Once
+	buildDir  string
 	buildPath string
 	buildErr  error
 )
 
-// Binary builds cmd/thresher once per test binary and returns its path.
+// Cleanup removes what the package made for the test binary (the built
+// thresher). Call it from TestMain after m.Run.
+func Cleanup() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// Binary builds cmd/thresher once per test binary and returns its path; see
+// Cleanup.
 func Binary(t testing.TB) string {
 	t.Helper()
 	root := Root(t)
@@ -140,7 +151,7 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		buildPath = filepath.Join(dir, "thresher")
+		buildDir, buildPath = dir, filepath.Join(dir, "thresher")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/thresher")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
