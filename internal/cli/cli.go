@@ -55,6 +55,8 @@ func commands() map[string]command {
 		"broker":  {"run an embedded Kafka-protocol broker", runBroker},
 		"produce": {"produce JSONL or text records to a topic", runProduce},
 		"ingest":  {"consume topics into the lake, exactly once", runIngest},
+		"curate":  {"dedup and audit raw segments into curated, audit and curriculum tables", runCurate},
+		"audit":   {"print the audit tables of a lake", runAudit},
 		"demo":    {"run the pipeline end to end on an embedded broker and a bundled sample", runDemo},
 		"bench":   {"measure end-to-end ingest against kcat on the embedded broker", runBench},
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thresher-ml/thresher/curate"
 	"github.com/thresher-ml/thresher/ingest"
 	"github.com/thresher-ml/thresher/internal/broker"
 	"github.com/thresher-ml/thresher/internal/lake"
@@ -55,7 +56,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	w := e.stdout
 	fmt.Fprintf(w, "thresher demo: %d real records (see internal/sample/DATA_LICENSES.md) into lake %s\n\n", sample.Records, abs)
 
-	step := func(n int, what string) { fmt.Fprintf(w, "[%d/3] %s\n", n, what) }
+	step := func(n int, what string) { fmt.Fprintf(w, "[%d/4] %s\n", n, what) }
 	step(1, "embedded Kafka broker")
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Partitions: *partitions, Topics: []string{topic}, Logger: e.log})
 	if err != nil {
@@ -91,8 +92,27 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := printLakeSummary(ctx, w, abs); err != nil {
 		return err
 	}
+
+	step(4, "curate: dedup, audit, curriculum")
+	ccfg := curate.Config{Lake: abs, WindowRecords: 5000, ExitOnIdle: time.Millisecond}
+	ccfg.SetDefaults()
+	if _, err := curateRun(ctx, e, ccfg, ""); err != nil {
+		return err
+	}
+	store, err := lake.OpenDir(abs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if err := printAudit(ctx, w, store); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "\nlake: %s\n", abs)
-	fmt.Fprintf(w, "query it, for example with DuckDB:\n  SELECT domain, count(*) FROM '%s/raw/**/*.parquet' GROUP BY ALL;\n  SELECT reason, count(*) FROM '%s/dlq/**/*.parquet' GROUP BY ALL;\n", abs, abs)
+	fmt.Fprintf(w, "query it, for example with DuckDB:\n"+
+		"  SELECT domain, count(*) FROM '%[1]s/raw/**/*.parquet' GROUP BY ALL;\n"+
+		"  SELECT reason, count(*) FROM '%[1]s/dlq/**/*.parquet' GROUP BY ALL;\n"+
+		"  SELECT decision, count(*) FROM '%[1]s/audit/records/*.parquet' GROUP BY ALL;\n"+
+		"  SELECT domain, dup_of, text FROM '%[1]s/audit/records/*.parquet' JOIN '%[1]s/raw/**/*.parquet' USING (topic, partition, \"offset\") WHERE dup_of IS NOT NULL LIMIT 5;\n", abs)
 	return nil
 }
 

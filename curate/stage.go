@@ -1,0 +1,617 @@
+package curate
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/thresher-ml/thresher/dedup"
+	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/schemas"
+)
+
+// Object keys of curate's own state, beside the tables (never a .parquet).
+const (
+	stateDir = "_curate/state/"
+	planDir  = "_curate/plan/"
+	// keepStates is how many committed states stay; older ones are deleted.
+	keepStates = 2
+)
+
+// Config configures the curate stage.
+type Config struct {
+	Lake   string
+	Topics []string // raw topics to curate; empty: every topic in the lake
+	// Target is an optional file of target-domain texts (JSON Lines with a
+	// "text" field, or plain lines; .gz read transparently). Without it the
+	// target is the stream seen so far.
+	Target string
+	// Redact replaces PII spans in curated text with placeholders.
+	Redact bool
+	// WindowRecords bounds the input records of one window: one commit of
+	// every curate table.
+	WindowRecords int
+	Poll          time.Duration // how often to look for new raw segments
+	ExitOnIdle    time.Duration // > 0: exit after no new segment for this long
+	// Curriculum.
+	Stages            int
+	InitialCompetence float64
+	Weights           DifficultyWeights
+	// Drop lists the quality flags that filter a record out of curated.
+	Drop          []string
+	Dedup         dedup.Config
+	Metrics       MetricsConfig
+	TargetBuckets int
+}
+
+// SetDefaults fills every unset field with its default.
+func (c *Config) SetDefaults() {
+	if c.WindowRecords == 0 {
+		c.WindowRecords = 100_000
+	}
+	if c.Poll == 0 {
+		c.Poll = time.Second
+	}
+	if c.Stages == 0 {
+		c.Stages = 4
+	}
+	if c.InitialCompetence == 0 {
+		c.InitialCompetence = 0.25
+	}
+	if c.Weights == (DifficultyWeights{}) {
+		c.Weights = DefaultDifficultyWeights
+	}
+	if c.Drop == nil {
+		c.Drop = append([]string(nil), DefaultDrop...)
+	}
+	if c.TargetBuckets == 0 {
+		c.TargetBuckets = DefaultTargetBuckets
+	}
+	c.Dedup.SetDefaults()
+	c.Metrics.SetDefaults()
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("curate: invalid configuration")
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if c.Lake == "" {
+		add("lake: a lake folder is required")
+	}
+	for _, t := range c.Topics {
+		if err := lake.CheckTopic(t); err != nil {
+			add("topics: %v", err)
+		}
+	}
+	if c.Target != "" {
+		if _, err := os.Stat(c.Target); err != nil {
+			add("target: %v", err)
+		}
+	}
+	if c.WindowRecords < 1 {
+		add("window_records: %d must be positive", c.WindowRecords)
+	}
+	if c.Poll <= 0 {
+		add("poll: must be positive")
+	}
+	if c.ExitOnIdle < 0 {
+		add("exit_on_idle: must not be negative")
+	}
+	if c.Stages < 1 || c.Stages > 100 {
+		add("stages: %d must be between 1 and 100", c.Stages)
+	}
+	if c.InitialCompetence <= 0 || c.InitialCompetence >= 1 {
+		add("initial_competence: %v must be in (0, 1)", c.InitialCompetence)
+	}
+	w := c.Weights
+	if w.WordEntropy < 0 || w.CompressionRatio < 0 || w.Length < 0 || w.TargetSimilarity < 0 {
+		add("weights: must not be negative")
+	}
+	known := map[string]bool{}
+	for _, f := range QualityFlagNames() {
+		known[f] = true
+	}
+	for _, f := range c.Drop {
+		if !known[f] {
+			add("drop: %q is not a quality flag (one of %s)", f, strings.Join(QualityFlagNames(), ", "))
+		}
+	}
+	if c.TargetBuckets < 256 || c.TargetBuckets > 1<<24 || c.TargetBuckets&(c.TargetBuckets-1) != 0 {
+		add("target_buckets: %d must be a power of two from 256 to 16M", c.TargetBuckets)
+	}
+	if err := c.Dedup.Validate(); err != nil {
+		add("dedup: %v", err)
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		add("metrics: %v", err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  - %s", ErrConfig, strings.Join(errs, "\n  - "))
+}
+
+// Stage is the curate stage: it tails raw segments and writes the audit,
+// curated and curriculum tables, one window at a time.
+type Stage struct {
+	cfg   Config
+	store lake.Store
+	log   *slog.Logger
+	m     *stageMetrics
+
+	st     *state
+	ix     *dedup.Index
+	target *Target
+	an     *Analyzer
+	drop   map[string]bool
+
+	records, kept atomic.Int64
+	pending       atomic.Int64 // raw offsets listed but not yet curated
+	busy          atomic.Int64 // nanoseconds spent in windows that curated records
+}
+
+// New opens the stage on a lake: it loads the last committed state, or
+// starts fresh (fitting the target model from cfg.Target when given).
+func New(ctx context.Context, cfg Config, store lake.Store, log *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stage{cfg: cfg, store: store, log: log, m: newStageMetrics(reg), an: NewAnalyzer(cfg.Metrics), drop: map[string]bool{}}
+	for _, f := range cfg.Drop {
+		s.drop[f] = true
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load restores the newest committed state.
+func (s *Stage) load(ctx context.Context) error {
+	objs, err := s.store.List(ctx, stateDir)
+	if err != nil {
+		return err
+	}
+	ix, err := dedup.NewIndex(s.cfg.Dedup)
+	if err != nil {
+		return err
+	}
+	s.ix = ix
+	s.target = NewTarget(s.cfg.TargetBuckets)
+	if len(objs) == 0 {
+		s.st = &state{Version: stateVersion, Cursor: map[string]int64{}, Difficulty: newDifficulty(s.cfg.Weights)}
+		if s.cfg.Target != "" {
+			texts, err := readTexts(s.cfg.Target)
+			if err != nil {
+				return fmt.Errorf("curate: target: %w", err)
+			}
+			s.target.FitTarget(texts)
+			s.log.Info("target model fitted", "file", s.cfg.Target, "texts", len(texts))
+		}
+		return nil
+	}
+	last := objs[len(objs)-1].Key
+	data, err := s.store.Get(ctx, last)
+	if err != nil {
+		return err
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", last, err)
+	}
+	if err := s.ix.UnmarshalBinary(st.Dedup); err != nil {
+		return fmt.Errorf("%s: dedup index: %w", last, err)
+	}
+	if err := s.target.UnmarshalBinary(st.Target); err != nil {
+		return fmt.Errorf("%s: target model: %w", last, err)
+	}
+	st.Difficulty.W = s.cfg.Weights
+	s.st = st
+	s.log.Info("resumed", "window", st.Seq, "records", st.Records)
+	return nil
+}
+
+func seqKey(dir string, seq int64, ext string) string {
+	return fmt.Sprintf("%s%012d%s", dir, seq, ext)
+}
+
+// recordKey is a record's identity as written in dup_of and cluster_id.
+func recordKey(topic string, partition int32, offset int64) string {
+	return topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
+}
+
+func partitionKey(topic string, partition int32) string {
+	return topic + "/" + strconv.Itoa(int(partition))
+}
+
+// nextPlan returns the plan of the next window: the one a crashed run left
+// uncommitted, or a new one over the raw segments not yet curated (nil when
+// there are none).
+func (s *Stage) nextPlan(ctx context.Context) (*plan, error) {
+	seq := s.st.Seq + 1
+	if data, err := s.store.Get(ctx, seqKey(planDir, seq, ".plan")); err == nil {
+		p, err := decodePlan(data)
+		if err != nil {
+			return nil, err
+		}
+		s.log.Info("redoing an uncommitted window", "window", seq, "segments", len(p.Segments))
+		return p, nil
+	} else if !errors.Is(err, lake.ErrNotExist) {
+		return nil, err
+	}
+	objs, err := s.store.List(ctx, schemas.TableRaw+"/")
+	if err != nil {
+		return nil, err
+	}
+	type seg struct {
+		key string
+		r   lake.Range
+	}
+	wanted := map[string]bool{}
+	for _, t := range s.cfg.Topics {
+		wanted[t] = true
+	}
+	parts := map[string][]seg{}
+	for _, o := range objs {
+		table, topic, part, r, err := lake.ParseSegmentKey(o.Key)
+		if err != nil || table != schemas.TableRaw || (len(wanted) > 0 && !wanted[topic]) {
+			continue
+		}
+		pk := partitionKey(topic, part)
+		if next, ok := s.st.Cursor[pk]; ok && r.First < next {
+			continue
+		}
+		parts[pk] = append(parts[pk], seg{o.Key, r})
+	}
+	names := make([]string, 0, len(parts))
+	var pending int64
+	for pk, segs := range parts {
+		sort.Slice(segs, func(i, j int) bool { return segs[i].r.First < segs[j].r.First })
+		names = append(names, pk)
+		for _, sg := range segs {
+			pending += sg.r.Last - sg.r.First + 1
+		}
+	}
+	s.pending.Store(pending)
+	sort.Strings(names)
+	p := &plan{Seq: seq}
+	budget := int64(s.cfg.WindowRecords)
+	// Round robin over partitions, a segment at a time, so a window mixes
+	// the partitions (and the domains they carry).
+	for budget > 0 {
+		took := false
+		for _, pk := range names {
+			if len(parts[pk]) == 0 || budget <= 0 {
+				continue
+			}
+			sg := parts[pk][0]
+			parts[pk] = parts[pk][1:]
+			p.Segments = append(p.Segments, sg.key)
+			budget -= sg.r.Last - sg.r.First + 1
+			took = true
+		}
+		if !took {
+			break
+		}
+	}
+	if len(p.Segments) == 0 {
+		return nil, nil
+	}
+	data, err := p.encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Put(ctx, seqKey(planDir, seq, ".plan"), data); err != nil {
+		return nil, fmt.Errorf("curate: writing plan %d (is another curate running on this lake?): %w", seq, err)
+	}
+	return p, nil
+}
+
+// Step curates one window, if there is new raw data, and returns how many
+// input records it curated.
+func (s *Stage) Step(ctx context.Context) (int, error) {
+	p, err := s.nextPlan(ctx)
+	if err != nil || p == nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	w := newWindow(p.Seq)
+	var audits []schemas.AuditRecord
+	var curated []schemas.Curated
+	cursor := map[string]int64{}
+	for _, key := range p.Segments {
+		_, topic, part, r, err := lake.ParseSegmentKey(key)
+		if err != nil {
+			return 0, err
+		}
+		data, err := s.store.Get(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		rows, err := lake.ReadRows[schemas.Raw](data)
+		if err != nil {
+			return 0, fmt.Errorf("curate: %s: %w", key, err)
+		}
+		for i := range rows {
+			a, c := s.curateRecord(&rows[i])
+			w.add(&a, rows[i].Text)
+			audits = append(audits, a)
+			if c != nil {
+				curated = append(curated, *c)
+			}
+		}
+		cursor[partitionKey(topic, part)] = r.Last + 1
+		if err := ctx.Err(); err != nil {
+			// Nothing is committed: the plan is redone on restart.
+			return 0, err
+		}
+	}
+	// Stages come from the plan version that includes this window.
+	bounds := s.st.Difficulty.boundaries(s.cfg.Stages)
+	for i := range audits {
+		audits[i].CurriculumStage = stageOf(audits[i].Difficulty, bounds)
+	}
+	for i := range curated {
+		curated[i].CurriculumStage = stageOf(curated[i].Difficulty, bounds)
+	}
+	if err := s.commit(ctx, p, w, audits, curated, cursor); err != nil {
+		return 0, err
+	}
+	n := len(audits)
+	s.records.Add(int64(n))
+	s.kept.Add(int64(len(curated)))
+	s.m.windows.Inc()
+	s.m.windowSecs.Observe(time.Since(t0).Seconds())
+	s.busy.Add(int64(time.Since(t0)))
+	s.pending.Add(-int64(n))
+	return n, nil
+}
+
+// curateRecord audits one raw record and decides its fate.
+func (s *Stage) curateRecord(r *schemas.Raw) (schemas.AuditRecord, *schemas.Curated) {
+	m := s.an.Analyze(r.Text)
+	feats := s.an.Features()
+	m.TargetSimilarity = s.target.SimilarityFeatures(feats)
+	s.target.ObserveFeatures(feats)
+	audit := auditOf(&m)
+	res := s.ix.Add(dedup.RecordID{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, r.Text)
+	a := schemas.AuditRecord{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
+		ID: r.ID, Source: r.Source, Domain: r.Domain,
+		ClusterID: res.ClusterID.String(),
+	}
+	switch res.Decision {
+	case dedup.ExactDuplicate:
+		a.Decision, a.Reason, a.DupOf = schemas.DecisionExactDuplicate, "exact duplicate after normalisation", res.DupOf.String()
+	case dedup.NearDuplicate:
+		a.Decision, a.Reason, a.DupOf = schemas.DecisionNearDuplicate, fmt.Sprintf("estimated Jaccard %.2f", res.Similarity), res.DupOf.String()
+	default:
+		a.Decision = schemas.DecisionKept
+		for _, f := range audit.QualityFlags {
+			if s.drop[f] {
+				a.Decision, a.Reason = schemas.DecisionFiltered, f
+				break
+			}
+		}
+	}
+	audit.Difficulty = s.st.Difficulty.score(&audit)
+	a.Audit = audit
+	s.m.records.WithLabelValues(a.Decision).Inc()
+	if a.Decision != schemas.DecisionKept {
+		return a, nil
+	}
+	c := &schemas.Curated{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
+		ID: r.ID, Source: r.Source, Domain: r.Domain, Lang: r.Lang, Text: r.Text,
+		ClusterID: a.ClusterID, Audit: audit,
+	}
+	if s.cfg.Redact && len(audit.PIIFlags) > 0 {
+		c.Text, c.Redacted = Redact(r.Text, s.an.PIISpans()), true
+	}
+	return a, c
+}
+
+// commit writes the window's tables, then its state: the state object is
+// the commit point. A redo after a crash rebuilds byte-identical files from
+// the same plan and state, so a table file already there is left as it is.
+func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas.AuditRecord, curated []schemas.Curated, cursor map[string]int64) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	put := func(key string, data []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := s.store.Put(ctx, key, data); err != nil && !errors.Is(err, lake.ErrExist) {
+			return err
+		}
+		return nil
+	}
+	file := func(table string) string { return seqKey(table+"/", p.Seq, ".parquet") }
+	data, err := lake.EncodeRows(schemas.TableAuditRecords, schemas.AuditRecordsVersion, audits)
+	if err := put(file(schemas.TableAuditRecords), data, err); err != nil {
+		return err
+	}
+	if len(curated) > 0 {
+		data, err = lake.EncodeRows(schemas.TableCurated, schemas.CuratedVersion, curated)
+		if err := put(file(schemas.TableCurated), data, err); err != nil {
+			return err
+		}
+	}
+	data, err = lake.EncodeRows(schemas.TableAuditSummary, schemas.AuditSummaryVersion, w.rows())
+	if err := put(file(schemas.TableAuditSummary), data, err); err != nil {
+		return err
+	}
+	data, err = lake.EncodeRows(schemas.TableCurriculum, schemas.CurriculumVersion,
+		s.st.Difficulty.plan(p.Seq, s.cfg.Stages, s.cfg.InitialCompetence))
+	if err := put(file(schemas.TableCurriculum), data, err); err != nil {
+		return err
+	}
+	st := *s.st
+	st.Seq = p.Seq
+	st.Records += int64(len(audits))
+	st.Cursor = make(map[string]int64, len(s.st.Cursor)+len(cursor))
+	for k, v := range s.st.Cursor {
+		st.Cursor[k] = v
+	}
+	for k, v := range cursor {
+		st.Cursor[k] = v
+	}
+	if st.Dedup, err = s.ix.MarshalBinary(); err != nil {
+		return err
+	}
+	if st.Target, err = s.target.MarshalBinary(); err != nil {
+		return err
+	}
+	data, err = st.encode()
+	if err := put(seqKey(stateDir, p.Seq, ".state"), data, err); err != nil {
+		return err
+	}
+	s.st = &st
+	s.m.indexBytes.Set(float64(s.ix.Stats().Bytes))
+	// Older states are no longer needed to resume.
+	if old := p.Seq - keepStates; old > 0 {
+		_ = s.store.Delete(ctx, seqKey(stateDir, old, ".state"))
+	}
+	return nil
+}
+
+// Progress is a snapshot for progress lines and /healthz.
+type Progress struct {
+	Window  int64 `json:"window"`
+	Records int64 `json:"records"` // curated since start
+	Kept    int64 `json:"kept"`
+	Pending int64 `json:"pending"` // raw offsets listed and not yet curated
+	Total   int64 `json:"total"`   // input records curated over the lake's life
+	// Busy is the time spent curating (waiting for new data excluded).
+	Busy time.Duration `json:"busy_ns"`
+}
+
+// Rate is records per busy second.
+func (p Progress) Rate() float64 {
+	if p.Busy <= 0 {
+		return 0
+	}
+	return float64(p.Records) / p.Busy.Seconds()
+}
+
+// Progress returns the stage's position.
+func (s *Stage) Progress() Progress {
+	return Progress{Window: s.st.Seq, Records: s.records.Load(), Kept: s.kept.Load(),
+		Pending: max(0, s.pending.Load()), Total: s.st.Records, Busy: time.Duration(s.busy.Load())}
+}
+
+// Run curates windows until ctx is done or, with ExitOnIdle, no new raw
+// segment has appeared for that long. A stop between windows loses nothing:
+// an interrupted window is redone from its plan on the next start.
+func (s *Stage) Run(ctx context.Context) error {
+	idleSince := time.Now()
+	for {
+		n, err := s.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			idleSince = time.Now()
+			continue
+		}
+		if s.cfg.ExitOnIdle > 0 && time.Since(idleSince) >= s.cfg.ExitOnIdle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.cfg.Poll):
+		}
+	}
+}
+
+// readTexts reads the texts of a target file: JSON Lines with a "text"
+// field, or plain lines.
+func readTexts(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, err
+		}
+		defer gz.Close()
+		r = gz
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var out []string
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if line[0] == '{' {
+			var v struct {
+				Text *string `json:"text"`
+			}
+			if json.Unmarshal([]byte(line), &v) == nil && v.Text != nil {
+				out = append(out, *v.Text)
+				continue
+			}
+		}
+		out = append(out, line)
+	}
+	return out, sc.Err()
+}
+
+// stageMetrics are the Prometheus series of the stage.
+type stageMetrics struct {
+	records    *prometheus.CounterVec
+	windows    prometheus.Counter
+	windowSecs prometheus.Histogram
+	indexBytes prometheus.Gauge
+}
+
+func newStageMetrics(reg prometheus.Registerer) *stageMetrics {
+	m := &stageMetrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "thresher_curate_records_total", Help: "Input records curated, by decision.",
+		}, []string{"decision"}),
+		windows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "thresher_curate_windows_total", Help: "Windows committed.",
+		}),
+		windowSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "thresher_curate_window_seconds", Help: "Time to curate and commit one window.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		indexBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "thresher_curate_dedup_index_bytes", Help: "Memory held by the dedup index.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.windows, m.windowSecs, m.indexBytes)
+	}
+	return m
+}

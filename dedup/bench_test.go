@@ -1,0 +1,135 @@
+package dedup
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/thresher-ml/thresher/internal/realtest"
+)
+
+// Benchmarks on the first 50,000 records of the real stream. Compare runs
+// with benchstat:
+//
+//	go test -run '^$' -bench . -count 10 ./dedup/ | tee new.txt
+//	benchstat old.txt new.txt
+//
+// and profile with
+//
+//	go test -run '^$' -bench IndexAdd -cpuprofile cpu.out ./dedup/
+//	go tool pprof -top dedup.test cpu.out
+
+const benchRecords = 50_000
+
+var streamTexts []string
+
+func loadStream(b *testing.B) []string {
+	b.Helper()
+	if streamTexts != nil {
+		return streamTexts
+	}
+	lines := realtest.CorpusLines(b, benchRecords)
+	texts := make([]string, len(lines))
+	for i, l := range lines {
+		var r struct{ Text string }
+		if err := json.Unmarshal(l, &r); err != nil {
+			b.Fatal(err)
+		}
+		texts[i] = r.Text
+	}
+	streamTexts = texts
+	return texts
+}
+
+func meanBytes(texts []string) int64 {
+	n := 0
+	for _, t := range texts {
+		n += len(t)
+	}
+	return int64(n / len(texts))
+}
+
+// BenchmarkIndexAdd adds the stream record by record to an index that
+// starts empty every 50,000 records: normalisation, signature, exact and
+// LSH lookups, verification and insertion.
+func BenchmarkIndexAdd(b *testing.B) {
+	texts := loadStream(b)
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"config=default", Config{}},
+		{"config=bands20xrows3", Config{Bands: 20, Rows: 3}},
+		{"config=punct-keep", Config{Punctuation: PunctKeep}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(meanBytes(texts))
+			b.ReportAllocs()
+			var ix *Index
+			var st Stats
+			var err error
+			var spent time.Duration
+			t0 := time.Now()
+			for i := 0; i < b.N; i++ {
+				j := i % len(texts)
+				if j == 0 {
+					if ix != nil {
+						st = ix.Stats()
+					}
+					b.StopTimer()
+					spent += time.Since(t0)
+					if ix, err = NewIndex(c.cfg); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					t0 = time.Now()
+				}
+				ix.Add(RecordID{Topic: "stream", Offset: int64(j)}, texts[j])
+			}
+			spent += time.Since(t0)
+			if st.Records == 0 {
+				st = ix.Stats()
+			}
+			b.ReportMetric(float64(b.N)/spent.Seconds(), "rec/s")
+			b.ReportMetric(st.BytesPerRecord, "B/rec")
+			b.ReportMetric(float64(st.Verified)/float64(st.Added), "verified/rec")
+			if b.N >= len(texts) {
+				b.Logf("%d records: %+v", len(texts), st)
+			}
+		})
+	}
+}
+
+// BenchmarkNormalize normalises the stream record by record.
+func BenchmarkNormalize(b *testing.B) {
+	texts := loadStream(b)
+	for _, p := range []PunctPolicy{PunctStrip, PunctKeep} {
+		b.Run(fmt.Sprintf("punct=%s", p), func(b *testing.B) {
+			b.SetBytes(meanBytes(texts))
+			b.ReportAllocs()
+			var n normalizer
+			var buf []byte
+			for i := 0; i < b.N; i++ {
+				buf = n.append(buf[:0], texts[i%len(texts)], p)
+			}
+		})
+	}
+}
+
+// BenchmarkSignature signs the stream record by record: normalisation,
+// shingle hashes, bottom-k sketch, MinHash values and band keys.
+func BenchmarkSignature(b *testing.B) {
+	texts := loadStream(b)
+	s, err := NewSigner(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(meanBytes(texts))
+	b.ReportAllocs()
+	var sig Signature
+	for i := 0; i < b.N; i++ {
+		s.Sign(&sig, texts[i%len(texts)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rec/s")
+}

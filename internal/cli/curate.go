@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/thresher-ml/thresher/curate"
+	"github.com/thresher-ml/thresher/internal/lake"
+)
+
+func runCurate(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "curate", "--lake DIR [flags]")
+	var cfg curate.Config
+	fs.StringVar(&cfg.Lake, "lake", "", "lake `folder` to curate (its raw table) and write to")
+	topics := fs.String("topic", "", "raw topic(s) to curate, `name[,name]` (default every topic)")
+	fs.StringVar(&cfg.Target, "target", "", "target-domain texts, a JSONL (\"text\" field) or text `file`, .gz allowed; default: the stream itself")
+	fs.BoolVar(&cfg.Redact, "redact", false, "replace PII in curated text with placeholders such as [EMAIL]")
+	fs.IntVar(&cfg.WindowRecords, "window-records", 0, "input records per window, one commit of every table (default 100000)")
+	fs.DurationVar(&cfg.ExitOnIdle, "exit-on-idle", 0, "exit after no new raw segment for this `duration` (0: run until stopped)")
+	fs.IntVar(&cfg.Stages, "stages", 0, "curriculum stages (default 4)")
+	drop := fs.String("drop", "", "quality flags that filter a record, `flag[,flag]` (default "+fmt.Sprint(curate.DefaultDrop)+"; \"none\" keeps all)")
+	listen := fs.String("listen", "", "serve /metrics and /healthz on `host:port`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	cfg.Topics = splitList(*topics)
+	switch *drop {
+	case "":
+	case "none":
+		cfg.Drop = []string{}
+	default:
+		cfg.Drop = splitList(*drop)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return &UsageError{Err: err}
+	}
+	_, err := curateRun(ctx, e, cfg, *listen)
+	return err
+}
+
+// curateRun runs the curate stage with periodic progress lines.
+func curateRun(ctx context.Context, e *env, cfg curate.Config, listen string) (curate.Progress, error) {
+	store, err := lake.OpenDir(cfg.Lake)
+	if err != nil {
+		return curate.Progress{}, &UsageError{Err: err}
+	}
+	reg := newRegistry()
+	st, err := curate.New(ctx, cfg, store, e.log, reg)
+	if err != nil {
+		if errors.Is(err, curate.ErrConfig) {
+			return curate.Progress{}, &UsageError{Err: err}
+		}
+		return curate.Progress{}, err
+	}
+	if listen != "" {
+		stop, err := serveHTTP(ctx, e.log, listen, reg, func() (any, error) { return st.Progress(), nil })
+		if err != nil {
+			return curate.Progress{}, &UsageError{Err: err}
+		}
+		defer stop()
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p := st.Progress()
+				rate := p.Rate()
+				eta := "-"
+				if rate > 0 && p.Pending > 0 {
+					eta = (time.Duration(float64(p.Pending)/rate) * time.Second).Round(time.Second).String()
+				}
+				fmt.Fprintf(e.stderr, "curate: window %d, %d records (%.0f rec/s), %d kept, %d pending, eta %s\n",
+					p.Window, p.Records, rate, p.Kept, p.Pending, eta)
+			}
+		}
+	}()
+	err = st.Run(ctx)
+	close(done)
+	p := st.Progress()
+	fmt.Fprintf(e.stdout, "curate: windows=%d records=%d kept=%d busy_s=%.2f rate=%.0f rec/s\n",
+		p.Window, p.Records, p.Kept, p.Busy.Seconds(), p.Rate())
+	return p, err
+}
