@@ -3,6 +3,7 @@ package curate
 import (
 	"math"
 	"math/bits"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -98,30 +99,24 @@ type Metrics struct {
 type Analyzer struct {
 	cfg MetricsConfig
 
-	// Character histogram: ASCII in an array with a bit set of the entries
-	// in use, everything else in a small hash table.
-	ascii     [128]uint32
-	asciiUsed [2]uint64
-	wide      runeCounts
+	// Character histogram: ASCII in an array, everything else in a small
+	// hash table.
+	ascii [128]uint32
+	wide  runeCounts
 
 	// Per word: key hash and key length in characters.
 	hashes []uint64
 	chars  []int32
-	// Scratch for n-gram hashes and lengths.
+	// Scratch for n-gram hashes and lengths, table slots and repeats.
 	ngrams []uint64
 	nchars []int32
+	slots  []int32
+	rep    []bool
 	counts countTable
-
-	lines []lineSpan
 
 	lz    lzEstimator
 	spans []PIISpan
 	feats []uint64
-}
-
-type lineSpan struct {
-	start, end int // bytes of the trimmed line
-	chars      int32
 }
 
 // NewAnalyzer returns an Analyzer with the thresholds of cfg; zero fields of
@@ -156,7 +151,7 @@ func (a *Analyzer) Analyze(text string) Metrics {
 		m.AlphaWordFrac = float32(float64(p.alphaWords) / float64(len(a.hashes)))
 	}
 	m.WordEntropy, m.Top2GramFrac, m.Top3GramFrac, m.Top4GramFrac = a.wordStats(p.keyChars)
-	m.DupLineFrac = a.dupLineFrac(text, p.chars)
+	m.DupLineFrac = a.dupLineFrac(text, p.chars, p.newlines)
 	if len(text) > 0 {
 		m.CompressionRatio = float32(float64(len(text)) / float64(a.lz.estimate(text)))
 	}
@@ -170,11 +165,8 @@ func (a *Analyzer) Analyze(text string) Metrics {
 	m.QualityFlags = a.cfg.flags(&m, p.invalid)
 
 	if len(a.hashes) > analyzerBigScratch {
-		a.hashes, a.chars, a.ngrams, a.nchars, a.feats = nil, nil, nil, nil, nil
+		a.hashes, a.chars, a.ngrams, a.nchars, a.slots, a.rep, a.feats = nil, nil, nil, nil, nil, nil, nil
 		a.counts = countTable{}
-	}
-	if len(a.lines) > analyzerBigScratch {
-		a.lines = nil
 	}
 	if len(a.spans) > analyzerBigScratch {
 		a.spans = nil
@@ -209,6 +201,7 @@ type passStats struct {
 	chars      int
 	keyChars   int
 	alphaWords int
+	newlines   int
 	stop       int
 	invalid    bool
 	scripts    [numScripts]int
@@ -304,55 +297,18 @@ func combineNgram(g, h uint64) uint64 {
 	return bits.RotateLeft64(g*0x9e3779b97f4a7c15, 29) ^ h
 }
 
-// pass reads the text once: characters, words and lines.
+// pass reads the text once: characters and words. The hot loop keeps its
+// counters in locals (no closures) so that they stay in registers.
 func (a *Analyzer) pass(s string) passStats {
 	var p passStats
-	a.hashes, a.chars, a.lines = a.hashes[:0], a.chars[:0], a.lines[:0]
-	a.asciiUsed = [2]uint64{}
+	hashes, chars := a.hashes[:0], a.chars[:0]
 	a.wide.reset()
+	ascii := &a.ascii
 
 	var w wordHasher
 	inWord, wordAlpha := false, false
-	endWord := func() {
-		h, n := w.sum()
-		if len(a.hashes) == cap(a.hashes) {
-			// Double, rather than append's 1.25 for large slices, so that a
-			// huge text allocates about twice its final arrays, not five
-			// times.
-			a.hashes = append(make([]uint64, 0, 2*cap(a.hashes)+64), a.hashes...)
-			a.chars = append(make([]int32, 0, 2*cap(a.hashes)), a.chars...)
-		}
-		a.hashes = append(a.hashes, h)
-		a.chars = append(a.chars, n)
-		p.keyChars += int(n)
-		if wordAlpha {
-			p.alphaWords++
-		}
-		if n <= maxFunctionWordChars {
-			if info := lookupFunctionWord(h); info != 0 {
-				if info&gopherStop != 0 {
-					p.stop++
-				}
-				for l := range numLangs {
-					if info&(1<<l) != 0 {
-						p.votes[l]++
-					}
-				}
-			}
-		}
-		inWord = false
-	}
-	// The current line: first and last non-space bytes and the character
-	// count at each.
-	lineStart, lineEnd := -1, 0
-	var lineChars0, lineChars1 int
-	endLine := func() {
-		if lineStart >= 0 {
-			a.lines = append(a.lines, lineSpan{lineStart, lineEnd, int32(lineChars1 - lineChars0)})
-		}
-		lineStart = -1
-	}
-
+	nchars, keyChars, alphaWords, latin, newlines := 0, 0, 0, 0, 0
+	invalid := false
 	for i := 0; i < len(s); {
 		c := s[i]
 		var r rune
@@ -361,12 +317,11 @@ func (a *Analyzer) pass(s string) passStats {
 		if c < utf8.RuneSelf {
 			r = rune(c)
 			cl = asciiClass[c]
-			a.ascii[c]++
-			a.asciiUsed[c>>6] |= 1 << (c & 63)
+			ascii[c]++
 		} else {
 			r, size = utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
-				p.invalid = true
+				invalid = true
 			}
 			a.wide.add(r)
 			switch {
@@ -380,57 +335,104 @@ func (a *Analyzer) pass(s string) passStats {
 				cl = clControl
 			}
 		}
-		p.chars++
-		if cl&clSpace != 0 {
-			if inWord {
-				endWord()
-			}
-			if cl&clNewline != 0 {
-				endLine()
-			}
-		} else {
-			if !inWord {
-				inWord, wordAlpha = true, false
-				w.reset()
-			}
-			if lineStart < 0 {
-				lineStart, lineChars0 = i, p.chars-1
-			}
-			lineEnd, lineChars1 = i+size, p.chars
-			alnum := cl&(clLetter|clDigit) != 0
-			if cl&clLetter != 0 {
-				wordAlpha = true
-				if c < utf8.RuneSelf {
-					p.scripts[scriptLatin]++
-					if cl&clUpper != 0 {
-						r += 'a' - 'A'
-					}
-				} else {
-					p.scripts[scriptOf(r)]++
-					r = unicode.ToLower(r)
-				}
-			} else if cl&clControl != 0 {
-				p.invalid = true
-			}
-			w.add(r, alnum)
-		}
+		nchars++
 		i += size
+		if cl&clSpace != 0 {
+			if cl&clNewline != 0 {
+				newlines++
+			}
+			if !inWord {
+				continue
+			}
+			inWord = false
+			h, n := w.sum()
+			if len(hashes) == cap(hashes) {
+				hashes, chars = growWords(hashes, chars)
+			}
+			hashes = append(hashes, h)
+			chars = append(chars, n)
+			keyChars += int(n)
+			if wordAlpha {
+				alphaWords++
+			}
+			if n <= maxFunctionWordChars {
+				p.vote(h)
+			}
+			continue
+		}
+		if !inWord {
+			inWord, wordAlpha = true, false
+			w.reset()
+		}
+		if cl&clLetter != 0 {
+			wordAlpha = true
+			if c < utf8.RuneSelf {
+				latin++
+				r |= 0x20 // lower case
+			} else {
+				p.scripts[scriptOf(r)]++
+				r = unicode.ToLower(r)
+			}
+			w.add(r, true)
+			continue
+		}
+		if cl&clControl != 0 {
+			invalid = true
+		}
+		w.add(r, cl&clDigit != 0)
 	}
 	if inWord {
-		endWord()
+		h, n := w.sum()
+		if len(hashes) == cap(hashes) {
+			hashes, chars = growWords(hashes, chars)
+		}
+		hashes = append(hashes, h)
+		chars = append(chars, n)
+		keyChars += int(n)
+		if wordAlpha {
+			alphaWords++
+		}
+		if n <= maxFunctionWordChars {
+			p.vote(h)
+		}
 	}
-	endLine()
+	a.hashes, a.chars = hashes, chars
+	p.chars, p.keyChars, p.alphaWords, p.newlines, p.invalid = nchars, keyChars, alphaWords, newlines, invalid
+	p.scripts[scriptLatin] += latin
 	return p
+}
+
+// growWords doubles the capacity of the per-word arrays, rather than
+// append's 1.25 for large slices, so that a huge text allocates about twice
+// its final arrays, not five times.
+func growWords(hashes []uint64, chars []int32) ([]uint64, []int32) {
+	c := 2*cap(hashes) + 64
+	return append(make([]uint64, 0, c), hashes...), append(make([]int32, 0, c), chars...)
+}
+
+// vote counts the function word with key hash h, if it is one.
+func (p *passStats) vote(h uint64) {
+	info := lookupFunctionWord(h)
+	if info == 0 {
+		return
+	}
+	if info&gopherStop != 0 {
+		p.stop++
+	}
+	for l := range numLangs {
+		if info&(1<<l) != 0 {
+			p.votes[l]++
+		}
+	}
 }
 
 // charEntropy returns the Shannon entropy of the character histogram of
 // the last pass and clears it.
 func (a *Analyzer) charEntropy(n int) float64 {
 	var sum float64
-	for k := range 2 {
-		for u := a.asciiUsed[k]; u != 0; u &= u - 1 {
-			c := k<<6 | bits.TrailingZeros64(u)
-			sum += xlog2x(a.ascii[c])
+	for c, k := range a.ascii {
+		if k != 0 {
+			sum += xlog2x(k)
 			a.ascii[c] = 0
 		}
 	}
@@ -471,6 +473,11 @@ func xlog2x(c uint32) float64 {
 
 // wordStats returns the word entropy and the top 2-, 3- and 4-gram
 // character fractions of the words of the last pass.
+//
+// Only n-grams that can repeat are counted: an n-gram occurring twice has
+// its two (n-1)-grams (at i and i+1) occurring twice too, so positions
+// where either did not repeat are skipped. Most records have few repeated
+// words, so this leaves little to count.
 func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 	n := len(a.hashes)
 	if n == 0 {
@@ -478,12 +485,14 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 	}
 	t := &a.counts
 	t.reset(n)
+	slots := a.slots[:0]
 	maxCount := uint32(0)
 	for _, h := range a.hashes {
-		if c := t.add(h); c > maxCount {
-			maxCount = c
-		}
+		slot := t.add(h)
+		slots = append(slots, slot)
+		maxCount = max(maxCount, t.counts[slot])
 	}
+	a.slots = slots
 	var sum float64
 	for _, slot := range t.used {
 		sum += xlog2x(t.counts[slot])
@@ -493,24 +502,35 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 		// No word repeats, so no n-gram does.
 		return entropy, 0, 0, 0
 	}
-	a.ngrams = append(a.ngrams[:0], a.hashes...)
-	a.nchars = append(a.nchars[:0], a.chars...)
+	// rep[i]: the (size-1)-gram at i occurs twice or more.
+	rep := a.rep[:0]
+	for _, slot := range slots {
+		rep = append(rep, t.counts[slot] >= 2)
+	}
+	a.rep = rep
+	g := append(a.ngrams[:0], a.hashes...)
+	gc := append(a.nchars[:0], a.chars...)
+	a.ngrams, a.nchars = g, gc
 	var fracs [3]float32
 	for k := range fracs {
 		size := k + 2
-		if n < size {
+		m := n - size + 1
+		if m < 2 {
 			break
 		}
-		m := n - size + 1
-		g, gc := a.ngrams[:m], a.nchars[:m]
 		t.reset(m)
 		var best uint64
 		var bestCount uint32
 		var bestChars int32
-		for i := range g {
+		for i := range m {
+			if !rep[i] || !rep[i+1] {
+				continue
+			}
 			g[i] = combineNgram(g[i], a.hashes[i+size-1])
 			gc[i] += a.chars[i+size-1]
-			c := t.add(g[i])
+			slot := t.add(g[i])
+			slots[i] = slot
+			c := t.counts[slot]
 			if c > bestCount || c == bestCount && gc[i] > bestChars {
 				best, bestCount, bestChars = g[i], c, gc[i]
 			}
@@ -519,8 +539,10 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 			break // no repeated n-gram, so no repeated longer one
 		}
 		covered, to := 0, 0
-		for i := range g {
-			if g[i] != best {
+		for i := range m {
+			cand := rep[i] && rep[i+1]
+			rep[i] = cand && t.counts[slots[i]] >= 2
+			if !cand || g[i] != best {
 				continue
 			}
 			for j := max(i, to); j < i+size; j++ {
@@ -528,26 +550,46 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 			}
 			to = i + size
 		}
+		rep[m] = false
 		fracs[k] = float32(float64(covered) / float64(keyChars))
 	}
 	return entropy, fracs[0], fracs[1], fracs[2]
 }
 
 // dupLineFrac returns the characters of lines repeating an earlier line over
-// all characters.
-func (a *Analyzer) dupLineFrac(s string, chars int) float32 {
-	if len(a.lines) < 2 || chars == 0 {
+// all characters, splitting the text at '\n' (only called when it has one).
+func (a *Analyzer) dupLineFrac(s string, chars, newlines int) float32 {
+	if newlines == 0 || chars == 0 {
 		return 0
 	}
 	t := &a.counts
-	t.reset(len(a.lines))
+	t.reset(newlines + 1)
 	dup := 0
-	for _, l := range a.lines {
-		if t.add(xxhash.Sum64String(s[l.start:l.end])) > 1 {
-			dup += int(l.chars)
+	for len(s) > 0 {
+		line := s
+		if k := strings.IndexByte(s, '\n'); k >= 0 {
+			line, s = s[:k], s[k+1:]
+		} else {
+			s = ""
+		}
+		line = strings.TrimFunc(line, isSpace)
+		if line == "" {
+			continue
+		}
+		if t.counts[t.add(xxhash.Sum64String(line))] > 1 {
+			dup += utf8.RuneCountInString(line)
 		}
 	}
 	return float32(float64(dup) / float64(chars))
+}
+
+// isSpace is the Analyzer's white space: as asciiClass says for ASCII,
+// unicode.IsSpace beyond.
+func isSpace(r rune) bool {
+	if r < utf8.RuneSelf {
+		return asciiClass[r]&clSpace != 0
+	}
+	return unicode.IsSpace(r)
 }
 
 // countTable counts 64-bit keys in an open-addressing hash table that is
@@ -577,19 +619,20 @@ func (t *countTable) reset(n int) {
 	t.shift = uint8(64 - bits.TrailingZeros(uint(len(t.keys))))
 }
 
-// add counts one occurrence of k and returns its count.
-func (t *countTable) add(k uint64) uint32 {
+// add counts one occurrence of k and returns its slot; t.counts[slot] is
+// its count.
+func (t *countTable) add(k uint64) int32 {
 	mask := len(t.keys) - 1
 	i := int((k * 0x9e3779b97f4a7c15) >> t.shift)
 	for {
 		if t.counts[i] == 0 {
 			t.keys[i], t.counts[i] = k, 1
 			t.used = append(t.used, int32(i))
-			return 1
+			return int32(i)
 		}
 		if t.keys[i] == k {
 			t.counts[i]++
-			return t.counts[i]
+			return int32(i)
 		}
 		i = (i + 1) & mask
 	}

@@ -1,12 +1,14 @@
 package curate
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -403,7 +405,7 @@ func checkInvariants(t testing.TB, text string, m Metrics) {
 	if int(m.LengthWords) > (n+1)/2 || m.LengthWords < 0 {
 		t.Errorf("length_words %d for %d chars", m.LengthWords, n)
 	}
-	if want := len(strings.FieldsFunc(text, isSpaceRune)); int(m.LengthWords) != want {
+	if want := len(strings.FieldsFunc(text, unicode.IsSpace)); int(m.LengthWords) != want {
 		t.Errorf("length_words %d, want %d", m.LengthWords, want)
 	}
 	if !(m.CharEntropy >= 0 && float64(m.CharEntropy) <= math.Log2(float64(n))+1e-4 || n == 0 && m.CharEntropy == 0) {
@@ -426,12 +428,6 @@ func checkInvariants(t testing.TB, text string, m Metrics) {
 	}
 }
 
-func isSpaceRune(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r' ||
-		r >= utf8.RuneSelf && (r == 0x85 || r == 0xa0 || r == 0x1680 || r >= 0x2000 && r <= 0x200a ||
-			r == 0x2028 || r == 0x2029 || r == 0x202f || r == 0x205f || r == 0x3000)
-}
-
 // FuzzAnalyze checks that no text panics the Analyzer or breaks the
 // invariants, and that its features match AppendFeatures.
 func FuzzAnalyze(f *testing.F) {
@@ -446,6 +442,7 @@ func FuzzAnalyze(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		m := a.Analyze(s)
 		checkInvariants(t, s, m)
+		checkWordStats(t, s, m)
 		if got, want := a.Features(), AppendFeatures(nil, s); len(got) != len(want) {
 			t.Fatalf("features %d, AppendFeatures %d", len(got), len(want))
 		} else {
@@ -460,4 +457,86 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("second analysis differs: %+v vs %+v", m, m2)
 		}
 	})
+}
+
+// referenceWordStats computes the word entropy and the top n-gram
+// fractions the plain way (maps of n-gram keys, no pruning), to check the
+// Analyzer's faster counting against.
+func referenceWordStats(text string) (entropy float64, top [3]float64) {
+	words := strings.FieldsFunc(text, isSpace)
+	keys := make([]uint64, len(words))
+	lens := make([]int, len(words))
+	total := 0
+	counts := map[uint64]int{}
+	for i, w := range words {
+		h, n := wordKeyOf(w)
+		keys[i], lens[i] = h, int(n)
+		total += int(n)
+		counts[h]++
+	}
+	if len(words) == 0 {
+		return 0, top
+	}
+	for _, c := range counts {
+		p := float64(c) / float64(len(words))
+		entropy -= p * math.Log2(p)
+	}
+	for k := range top {
+		size := k + 2
+		grams := map[string]int{}
+		best, bestCount, bestChars := "", 0, 0
+		for i := 0; i+size <= len(words); i++ {
+			key := fmt.Sprint(keys[i : i+size])
+			grams[key]++
+			chars := 0
+			for _, l := range lens[i : i+size] {
+				chars += l
+			}
+			if c := grams[key]; c > bestCount || c == bestCount && chars > bestChars {
+				best, bestCount, bestChars = key, c, chars
+			}
+		}
+		if bestCount < 2 || total == 0 {
+			break
+		}
+		covered := make([]bool, len(words))
+		for i := 0; i+size <= len(words); i++ {
+			if fmt.Sprint(keys[i:i+size]) == best {
+				for j := i; j < i+size; j++ {
+					covered[j] = true
+				}
+			}
+		}
+		n := 0
+		for i, c := range covered {
+			if c {
+				n += lens[i]
+			}
+		}
+		top[k] = float64(n) / float64(total)
+	}
+	return entropy, top
+}
+
+// checkWordStats compares the Analyzer's word statistics with the
+// reference.
+func checkWordStats(t testing.TB, text string, m Metrics) {
+	t.Helper()
+	e, top := referenceWordStats(text)
+	got := [4]float32{m.WordEntropy, m.Top2GramFrac, m.Top3GramFrac, m.Top4GramFrac}
+	want := [4]float64{e, top[0], top[1], top[2]}
+	for i := range got {
+		if math.Abs(float64(got[i])-want[i]) > 1e-4 {
+			t.Fatalf("%.80q: word entropy and top 2/3/4-gram fractions %v, reference %v", text, got, want)
+		}
+	}
+}
+
+// TestWordStatsMatchReference checks the pruned n-gram counting against
+// the plain one on the real stream.
+func TestWordStatsMatchReference(t *testing.T) {
+	a := NewAnalyzer(MetricsConfig{})
+	for _, r := range realRecords(t, 5000) {
+		checkWordStats(t, r.Text, a.Analyze(r.Text))
+	}
 }

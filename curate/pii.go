@@ -145,8 +145,10 @@ func piiWordByte(c byte) bool { return piiClass[c]&pAlnum != 0 || c == '_' || c 
 // trying the detectors of each kind only where one could start (a token
 // beginning with a digit or a hex digit, '+', '(', "::", '@', a long
 // token), with no regular expressions and no allocation beyond growing dst.
-// Any string is accepted; PII is ASCII, so invalid UTF-8 around it does not
-// matter.
+// Numbers are looked for only where one starts (see numberStartsClean) and
+// must end cleanly (numberEndsClean), so that redacting is idempotent:
+// Redact leaves nothing ScanPII finds. Any string is accepted; PII is ASCII, so invalid UTF-8 around it
+// does not matter.
 func ScanPII(text string, dst []PIISpan) []PIISpan {
 	s := text
 	n := len(s)
@@ -163,6 +165,13 @@ func ScanPII(text string, dst []PIISpan) []PIISpan {
 			for j < n && piiClass[s[j]]&pTok != 0 {
 				j++
 			}
+			// Most tokens are short words: nothing can start there unless
+			// the token starts with a digit or '-', or goes on with ':'
+			// (IPv6) or '/' or '+' (base64).
+			if j-i < 16 && piiClass[c]&pDigit == 0 && c != '-' && (j == n || s[j] != ':' && s[j] != '/' && s[j] != '+') {
+				i = j
+				continue
+			}
 			if start, end, k := scanToken(s, i, j, last); end > 0 {
 				i = emit(start, end, k)
 				continue
@@ -177,14 +186,14 @@ func ScanPII(text string, dst []PIISpan) []PIISpan {
 				continue
 			}
 		case '+', '(':
-			if i+1 < n && (asciiDigit(s[i+1]) || c == '+' && s[i+1] == '(') && (i == 0 || !piiWordByte(s[i-1]) && piiClass[s[i-1]]&pLocal == 0) {
+			if i+1 < n && (asciiDigit(s[i+1]) || c == '+' && s[i+1] == '(') && (i == 0 || !piiWordByte(s[i-1]) && piiClass[s[i-1]]&pLocal == 0) && numberStartsClean(s, i, last) {
 				if end := phoneAt(s, i); end > 0 {
 					i = emit(i, end, PIIPhone)
 					continue
 				}
 			}
 		case ':':
-			if i+1 < n && s[i+1] == ':' && (i == 0 || piiClass[s[i-1]]&(pAlnum|pTok) == 0 && s[i-1] != '.') {
+			if i+1 < n && s[i+1] == ':' && (i == 0 || piiClass[s[i-1]]&(pAlnum|pTok) == 0 && s[i-1] != '.' && s[i-1] != ':') {
 				if end := ipv6At(s, i); end > 0 {
 					i = emit(i, end, PIIIP)
 					continue
@@ -202,11 +211,7 @@ func ScanPII(text string, dst []PIISpan) []PIISpan {
 func scanToken(s string, i, j, last int) (start, end int, kind PIIFlags) {
 	n := len(s)
 	c := s[i]
-	var prev byte
-	if i > 0 {
-		prev = s[i-1]
-	}
-	numeric := prev != '.' && prev != ':' && prev != '@' && prev != '/' && prev != '\\'
+	numeric := numberStartsClean(s, i, last)
 	if piiClass[c]&pHex != 0 && j < n && s[j] == ':' && j-i <= 4 && numeric {
 		if allHexDigits(s[i:j]) {
 			if end := ipv6At(s, i); end > 0 {
@@ -241,8 +246,10 @@ func scanToken(s string, i, j, last int) (start, end int, kind PIIFlags) {
 	for st > last && (s[st-1] == '+' || s[st-1] == '/') {
 		st--
 	}
+	// The run is cut at maxSecretRun bytes, which keeps the scan linear on
+	// text such as a/a/a/... where every token would extend to its end.
 	k := j
-	for k < n && piiClass[s[k]]&pSecret != 0 && s[k] != '=' {
+	for k < n && k-st < maxSecretRun && piiClass[s[k]]&pSecret != 0 && s[k] != '=' {
 		k++
 	}
 	for pad := 0; pad < 2 && k < n && s[k] == '='; pad++ {
@@ -253,6 +260,40 @@ func scanToken(s string, i, j, last int) (start, end int, kind PIIFlags) {
 	}
 	return 0, 0, 0
 }
+
+// numberStartsClean reports whether a number may start at i, after the
+// span ending at last. Not inside a longer number (1.192.168.0.1, 12:30,
+// a@1.2.3.4, /10.0.0.1), and not glued by one of - , + ( or a space to a
+// group of digits standing before it (0000 000000 0000 000000, 1,234,567):
+// a match found from such a later group would vanish or change once the
+// text before it is redacted. A number right after a span may start.
+func numberStartsClean(s string, i, last int) bool {
+	if i == 0 {
+		return true
+	}
+	switch s[i-1] {
+	case '.', ':', '@', '/', '\\':
+		return false
+	case ' ', '-', ',', '+', '(':
+		return !digitGroupBefore(s, i-1, last)
+	}
+	return true
+}
+
+// digitGroupBefore reports whether s[:end] ends with a group of digits that
+// stands alone (not the tail of a word such as visa13) and is not part of
+// the last span (which ends at last): a number continuing it was not
+// matched, so neither is this one.
+func digitGroupBefore(s string, end, last int) bool {
+	k := end
+	for k > last && asciiDigit(s[k-1]) {
+		k--
+	}
+	return k < end && k > last && !piiWordByte(s[k-1]) || k == 0 && end > 0 && last == 0
+}
+
+// maxSecretRun bounds the length of a random-looking token.
+const maxSecretRun = 512
 
 func allHexDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -271,8 +312,9 @@ func digitRunEnd(s string, i int) int {
 	return i
 }
 
-// numberEndsClean reports whether a numeric match may end at e: not followed by a
-// word byte, nor by '.' or '-' and a digit (a longer number).
+// numberEndsClean reports whether a numeric match may end at e: not
+// followed by a word byte, nor by one of . - : , + ( and a digit (a longer
+// number, or another one glued to it).
 func numberEndsClean(s string, e int) bool {
 	if e >= len(s) {
 		return true
@@ -280,8 +322,11 @@ func numberEndsClean(s string, e int) bool {
 	if piiWordByte(s[e]) {
 		return false
 	}
-	if (s[e] == '.' || s[e] == '-' || s[e] == ':' || s[e] == ',') && e+1 < len(s) && asciiDigit(s[e+1]) {
-		return false
+	switch s[e] {
+	case '.', '-', ':', ',', '+', '(':
+		if e+1 < len(s) && asciiDigit(s[e+1]) {
+			return false
+		}
 	}
 	return true
 }
@@ -547,9 +592,9 @@ func emailAt(s string, at, from int) (start, end int) {
 	p := at + 1
 	labels := 0
 	var tld string
-	for {
+	for p-at <= 255 { // a domain name has 253 characters at most
 		q := p
-		for q < len(s) && (piiClass[s[q]]&pAlnum != 0 || s[q] == '-') {
+		for q < len(s) && q-p <= 63 && (piiClass[s[q]]&pAlnum != 0 || s[q] == '-') {
 			q++
 		}
 		if q == p || s[p] == '-' || s[q-1] == '-' || q-p > 63 {
@@ -669,15 +714,17 @@ func randomToken(tok string) bool {
 // PRIVATE KEY-----" through its END line, or the end of the text when the
 // END line is missing), or 0 for other PEM blocks (certificates are public).
 func pemAt(s string, i int) int {
-	line := s[i:]
+	line := s[i:min(len(s), i+80)] // a PEM header line is short
 	if k := strings.IndexByte(line, '\n'); k >= 0 {
 		line = line[:k]
 	}
-	if !strings.Contains(line, "PRIVATE KEY-----") {
+	k := strings.Index(line, "PRIVATE KEY-----")
+	if k < 0 {
 		return 0
 	}
+	line = line[:k+len("PRIVATE KEY-----")]
 	rest := s[i+len(line):]
-	k := strings.Index(rest, "-----END ")
+	k = strings.Index(rest, "-----END ")
 	if k < 0 {
 		return len(s)
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestScanPIIPositives: each text holds one piece of PII, found whole with
@@ -225,4 +226,25 @@ func FuzzScanPII(f *testing.F) {
 			t.Fatalf("redaction is not idempotent")
 		}
 	})
+}
+
+// TestScanPIILinear runs the scanner and the Analyzer on 1 MB texts built
+// to make a careless scanner quadratic (every token or '@' rescanning the
+// rest): each must finish in well under a second.
+func TestScanPIILinear(t *testing.T) {
+	const size = 1 << 20
+	rep := func(unit string) string { return strings.Repeat(unit, size/len(unit)) }
+	a := NewAnalyzer(MetricsConfig{})
+	for _, text := range []string{
+		rep("a/"), rep("Ab1/"), rep("a+"), rep("@a."), rep("a@b."), rep("1."), rep("1 "), rep("+1 "),
+		rep("1-"), rep("(1) "), rep("a:"), rep("1:"), rep("::"), rep("a"), rep("9"), rep("-----BEGIN "),
+		"-----BEGIN RSA PRIVATE KEY-----\n" + rep("-----END "), rep("x@") + "y", rep("a.") + "@b.co",
+	} {
+		start := time.Now()
+		ScanPII(text, nil)
+		a.Analyze(text)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%.12q...: %v for %d bytes", text, d, len(text))
+		}
+	}
 }

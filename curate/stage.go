@@ -12,7 +12,9 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -158,12 +160,15 @@ type Stage struct {
 	st     *state
 	ix     *dedup.Index
 	target *Target
-	an     *Analyzer
 	drop   map[string]bool
 
 	records, kept atomic.Int64
 	pending       atomic.Int64 // raw offsets listed but not yet curated
 	busy          atomic.Int64 // nanoseconds spent in windows that curated records
+	committed     atomic.Int64 // the last window whose state is written
+	total         atomic.Int64 // input records curated over the lake's life
+
+	inflight chan error // the window being written, nil when none
 }
 
 // New opens the stage on a lake: it loads the last committed state, or
@@ -175,7 +180,7 @@ func New(ctx context.Context, cfg Config, store lake.Store, log *slog.Logger, re
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stage{cfg: cfg, store: store, log: log, m: newStageMetrics(reg), an: NewAnalyzer(cfg.Metrics), drop: map[string]bool{}}
+	s := &Stage{cfg: cfg, store: store, log: log, m: newStageMetrics(reg), drop: map[string]bool{}}
 	for _, f := range cfg.Drop {
 		s.drop[f] = true
 	}
@@ -226,6 +231,8 @@ func (s *Stage) load(ctx context.Context) error {
 	}
 	st.Difficulty.W = s.cfg.Weights
 	s.st = st
+	s.committed.Store(st.Seq)
+	s.total.Store(st.Records)
 	s.log.Info("resumed", "window", st.Seq, "records", st.Records)
 	return nil
 }
@@ -327,7 +334,8 @@ func (s *Stage) nextPlan(ctx context.Context) (*plan, error) {
 }
 
 // Step curates one window, if there is new raw data, and returns how many
-// input records it curated.
+// input records it curated. The window is written in the background; Flush
+// (or the next Step) waits for it.
 func (s *Stage) Step(ctx context.Context) (int, error) {
 	p, err := s.nextPlan(ctx)
 	if err != nil || p == nil {
@@ -335,36 +343,36 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	}
 	t0 := time.Now()
 	w := newWindow(p.Seq)
-	var audits []schemas.AuditRecord
+	rows, cursor, err := s.readPlan(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	tRead := time.Since(t0)
+	// The pure, costly part of each record (audit metrics, hashed features,
+	// the dedup signature) runs on every core, a chunk at a time; decisions
+	// that depend on the records before (target model, dedup index,
+	// difficulty moments) stay serial, in plan order, as chunks complete.
+	chunks := analyzeParallel(ctx, s.cfg, rows)
+	audits := make([]schemas.AuditRecord, 0, len(rows))
 	var curated []schemas.Curated
-	cursor := map[string]int64{}
-	for _, key := range p.Segments {
-		_, topic, part, r, err := lake.ParseSegmentKey(key)
-		if err != nil {
-			return 0, err
-		}
-		data, err := s.store.Get(ctx, key)
-		if err != nil {
-			return 0, err
-		}
-		rows, err := lake.ReadRows[schemas.Raw](data)
-		if err != nil {
-			return 0, fmt.Errorf("curate: %s: %w", key, err)
-		}
-		for i := range rows {
-			a, c := s.curateRecord(&rows[i])
-			w.add(&a, rows[i].Text)
+	for _, ch := range chunks {
+		<-ch.done
+		for i := range ch.res {
+			r := &rows[ch.from+i]
+			a, c, dupOf := s.curateRecord(r, &ch.res[i])
+			w.add(&a, dupOf, ch.res[i].feats)
 			audits = append(audits, a)
 			if c != nil {
 				curated = append(curated, *c)
 			}
 		}
-		cursor[partitionKey(topic, part)] = r.Last + 1
-		if err := ctx.Err(); err != nil {
-			// Nothing is committed: the plan is redone on restart.
-			return 0, err
-		}
+		ch.res = nil
 	}
+	if err := ctx.Err(); err != nil {
+		// Nothing is committed: the plan is redone on restart.
+		return 0, err
+	}
+	tCurate := time.Since(t0)
 	// Stages come from the plan version that includes this window.
 	bounds := s.st.Difficulty.boundaries(s.cfg.Stages)
 	for i := range audits {
@@ -376,6 +384,8 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	if err := s.commit(ctx, p, w, audits, curated, cursor); err != nil {
 		return 0, err
 	}
+	s.log.Debug("window curated", "window", p.Seq, "records", len(audits), "kept", len(curated),
+		"read", tRead, "curate", tCurate-tRead, "snapshot_and_wait", time.Since(t0)-tCurate)
 	n := len(audits)
 	s.records.Add(int64(n))
 	s.kept.Add(int64(len(curated)))
@@ -386,14 +396,15 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// curateRecord audits one raw record and decides its fate.
-func (s *Stage) curateRecord(r *schemas.Raw) (schemas.AuditRecord, *schemas.Curated) {
-	m := s.an.Analyze(r.Text)
-	feats := s.an.Features()
-	m.TargetSimilarity = s.target.SimilarityFeatures(feats)
-	s.target.ObserveFeatures(feats)
+// curateRecord decides the fate of one raw record from its analysis.
+// It returns the audit row, the curated row (nil unless kept), and the
+// record it duplicates (zero when none).
+func (s *Stage) curateRecord(r *schemas.Raw, an *analysis) (schemas.AuditRecord, *schemas.Curated, recKey) {
+	m := an.m
+	m.TargetSimilarity = s.target.SimilarityFeatures(an.feats)
+	s.target.ObserveFeatures(an.feats)
 	audit := auditOf(&m)
-	res := s.ix.Add(dedup.RecordID{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, r.Text)
+	res := s.ix.AddSignature(dedup.RecordID{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, &an.sig)
 	a := schemas.AuditRecord{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
 		ID: r.ID, Source: r.Source, Domain: r.Domain,
@@ -416,8 +427,12 @@ func (s *Stage) curateRecord(r *schemas.Raw) (schemas.AuditRecord, *schemas.Cura
 	audit.Difficulty = s.st.Difficulty.score(&audit)
 	a.Audit = audit
 	s.m.records.WithLabelValues(a.Decision).Inc()
+	var dup recKey
+	if res.Decision != dedup.Unique {
+		dup = recKey{res.DupOf.Topic, res.DupOf.Partition, res.DupOf.Offset}
+	}
 	if a.Decision != schemas.DecisionKept {
-		return a, nil
+		return a, nil, dup
 	}
 	c := &schemas.Curated{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
@@ -425,46 +440,18 @@ func (s *Stage) curateRecord(r *schemas.Raw) (schemas.AuditRecord, *schemas.Cura
 		ClusterID: a.ClusterID, Audit: audit,
 	}
 	if s.cfg.Redact && len(audit.PIIFlags) > 0 {
-		c.Text, c.Redacted = Redact(r.Text, s.an.PIISpans()), true
+		c.Text, c.Redacted = Redact(r.Text, an.pii), true
 	}
-	return a, c
+	return a, c, dup
 }
 
-// commit writes the window's tables, then its state: the state object is
-// the commit point. A redo after a crash rebuilds byte-identical files from
-// the same plan and state, so a table file already there is left as it is.
+// commit snapshots the window's state (the index and models go on changing
+// with the next window), then writes its tables and, last, its state in the
+// background, so that writing one window overlaps curating the next. The
+// state object is the commit point. A redo after a crash rebuilds
+// byte-identical files from the same plan and state, so a table file
+// already there is left as it is. Only one window is written at a time.
 func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas.AuditRecord, curated []schemas.Curated, cursor map[string]int64) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-	defer cancel()
-	put := func(key string, data []byte, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := s.store.Put(ctx, key, data); err != nil && !errors.Is(err, lake.ErrExist) {
-			return err
-		}
-		return nil
-	}
-	file := func(table string) string { return seqKey(table+"/", p.Seq, ".parquet") }
-	data, err := lake.EncodeRows(schemas.TableAuditRecords, schemas.AuditRecordsVersion, audits)
-	if err := put(file(schemas.TableAuditRecords), data, err); err != nil {
-		return err
-	}
-	if len(curated) > 0 {
-		data, err = lake.EncodeRows(schemas.TableCurated, schemas.CuratedVersion, curated)
-		if err := put(file(schemas.TableCurated), data, err); err != nil {
-			return err
-		}
-	}
-	data, err = lake.EncodeRows(schemas.TableAuditSummary, schemas.AuditSummaryVersion, w.rows())
-	if err := put(file(schemas.TableAuditSummary), data, err); err != nil {
-		return err
-	}
-	data, err = lake.EncodeRows(schemas.TableCurriculum, schemas.CurriculumVersion,
-		s.st.Difficulty.plan(p.Seq, s.cfg.Stages, s.cfg.InitialCompetence))
-	if err := put(file(schemas.TableCurriculum), data, err); err != nil {
-		return err
-	}
 	st := *s.st
 	st.Seq = p.Seq
 	st.Records += int64(len(audits))
@@ -475,24 +462,101 @@ func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas
 	for k, v := range cursor {
 		st.Cursor[k] = v
 	}
+	var err error
 	if st.Dedup, err = s.ix.MarshalBinary(); err != nil {
 		return err
 	}
 	if st.Target, err = s.target.MarshalBinary(); err != nil {
 		return err
 	}
-	data, err = st.encode()
-	if err := put(seqKey(stateDir, p.Seq, ".state"), data, err); err != nil {
+	state, err := st.encode()
+	if err != nil {
 		return err
 	}
+	planRows := st.Difficulty.plan(p.Seq, s.cfg.Stages, s.cfg.InitialCompetence)
+	summary := w.rows()
 	s.st = &st
 	s.m.indexBytes.Set(float64(s.ix.Stats().Bytes))
+	if err := s.wait(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	s.inflight = done
+	go func() {
+		done <- s.write(context.WithoutCancel(ctx), p.Seq, st.Records, audits, curated, summary, planRows, state)
+	}()
+	return nil
+}
+
+// wait waits for the window being written, if any, and returns its error.
+func (s *Stage) wait() error {
+	if s.inflight == nil {
+		return nil
+	}
+	err := <-s.inflight
+	s.inflight = nil
+	return err
+}
+
+// write encodes the four tables at once, puts them in a fixed order, then
+// puts the state.
+func (s *Stage) write(ctx context.Context, seq, records int64, audits []schemas.AuditRecord, curated []schemas.Curated,
+	summary []schemas.AuditSummary, planRows []schemas.CurriculumPlan, state []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	type out struct {
+		key  string
+		data []byte
+		err  error
+	}
+	outs := make([]out, 4)
+	var wg sync.WaitGroup
+	enc := func(i int, table string, f func() ([]byte, error)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data, err := f()
+			outs[i] = out{seqKey(table+"/", seq, ".parquet"), data, err}
+		}()
+	}
+	enc(0, schemas.TableAuditRecords, func() ([]byte, error) {
+		return lake.EncodeRows(schemas.TableAuditRecords, schemas.AuditRecordsVersion, audits)
+	})
+	if len(curated) > 0 {
+		enc(1, schemas.TableCurated, func() ([]byte, error) {
+			return lake.EncodeRows(schemas.TableCurated, schemas.CuratedVersion, curated)
+		})
+	}
+	enc(2, schemas.TableAuditSummary, func() ([]byte, error) {
+		return lake.EncodeRows(schemas.TableAuditSummary, schemas.AuditSummaryVersion, summary)
+	})
+	enc(3, schemas.TableCurriculum, func() ([]byte, error) {
+		return lake.EncodeRows(schemas.TableCurriculum, schemas.CurriculumVersion, planRows)
+	})
+	wg.Wait()
+	outs = append(outs, out{key: seqKey(stateDir, seq, ".state"), data: state})
+	for _, o := range outs {
+		if o.key == "" {
+			continue
+		}
+		if o.err != nil {
+			return o.err
+		}
+		if err := s.store.Put(ctx, o.key, o.data); err != nil && !errors.Is(err, lake.ErrExist) {
+			return err
+		}
+	}
+	s.committed.Store(seq)
+	s.total.Store(records)
 	// Older states are no longer needed to resume.
-	if old := p.Seq - keepStates; old > 0 {
+	if old := seq - keepStates; old > 0 {
 		_ = s.store.Delete(ctx, seqKey(stateDir, old, ".state"))
 	}
 	return nil
 }
+
+// Flush waits until every curated window is written.
+func (s *Stage) Flush() error { return s.wait() }
 
 // Progress is a snapshot for progress lines and /healthz.
 type Progress struct {
@@ -515,14 +579,21 @@ func (p Progress) Rate() float64 {
 
 // Progress returns the stage's position.
 func (s *Stage) Progress() Progress {
-	return Progress{Window: s.st.Seq, Records: s.records.Load(), Kept: s.kept.Load(),
-		Pending: max(0, s.pending.Load()), Total: s.st.Records, Busy: time.Duration(s.busy.Load())}
+	return Progress{Window: s.committed.Load(), Records: s.records.Load(), Kept: s.kept.Load(),
+		Pending: max(0, s.pending.Load()), Total: s.total.Load(), Busy: time.Duration(s.busy.Load())}
 }
 
 // Run curates windows until ctx is done or, with ExitOnIdle, no new raw
 // segment has appeared for that long. A stop between windows loses nothing:
 // an interrupted window is redone from its plan on the next start.
-func (s *Stage) Run(ctx context.Context) error {
+func (s *Stage) Run(ctx context.Context) (err error) {
+	defer func() {
+		t0 := time.Now()
+		if werr := s.wait(); err == nil {
+			err = werr
+		}
+		s.busy.Add(int64(time.Since(t0)))
+	}()
 	idleSince := time.Now()
 	for {
 		n, err := s.Step(ctx)
@@ -614,4 +685,113 @@ func newStageMetrics(reg prometheus.Registerer) *stageMetrics {
 		reg.MustRegister(m.records, m.windows, m.windowSecs, m.indexBytes)
 	}
 	return m
+}
+
+// readPlan reads the raw rows of a plan's segments, in plan order, and the
+// cursor they advance to.
+func (s *Stage) readPlan(ctx context.Context, p *plan) ([]schemas.Raw, map[string]int64, error) {
+	parts := make([][]schemas.Raw, len(p.Segments))
+	errs := make([]error, len(p.Segments))
+	cursor := map[string]int64{}
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, key := range p.Segments {
+		_, topic, part, r, err := lake.ParseSegmentKey(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		cursor[partitionKey(topic, part)] = r.Last + 1
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			data, err := s.store.Get(ctx, key)
+			if err == nil {
+				parts[i], err = lake.ReadRows[schemas.Raw](data)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("curate: %s: %w", key, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	var rows []schemas.Raw
+	for _, pr := range parts {
+		rows = append(rows, pr...)
+	}
+	return rows, cursor, nil
+}
+
+// analysis is the pure, order-independent part of curating a record.
+type analysis struct {
+	m     Metrics
+	feats []uint64
+	pii   []PIISpan
+	sig   dedup.Signature
+}
+
+// chunk is a run of consecutive records analysed by one worker.
+type chunk struct {
+	from int
+	res  []analysis
+	done chan struct{}
+}
+
+const chunkRecords = 512
+
+// analyzeParallel analyses rows on GOMAXPROCS workers; chunk i is ready
+// when its done channel is closed.
+func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw) []*chunk {
+	var chunks []*chunk
+	for from := 0; from < len(rows); from += chunkRecords {
+		chunks = append(chunks, &chunk{from: from, res: make([]analysis, min(chunkRecords, len(rows)-from)), done: make(chan struct{})})
+	}
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), len(chunks)) {
+		go func() {
+			an := NewAnalyzer(cfg.Metrics)
+			signer, err := dedup.NewSigner(cfg.Dedup)
+			if err != nil {
+				panic(err) // cfg was validated
+			}
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(chunks) {
+					return
+				}
+				ch := chunks[i]
+				if ctx.Err() == nil {
+					// One arena holds the features of the whole chunk: about
+					// two per word, a word per five bytes.
+					size := 0
+					for j := range ch.res {
+						size += len(rows[ch.from+j].Text)
+					}
+					arena := make([]uint64, 0, size/2+16)
+					ends := make([]int, len(ch.res))
+					for j := range ch.res {
+						text := rows[ch.from+j].Text
+						res := &ch.res[j]
+						res.m = an.Analyze(text)
+						arena = append(arena, an.Features()...)
+						ends[j] = len(arena)
+						if cfg.Redact && res.m.PII != 0 {
+							res.pii = append([]PIISpan(nil), an.PIISpans()...)
+						}
+						signer.Sign(&res.sig, text)
+					}
+					start := 0
+					for j := range ch.res {
+						ch.res[j].feats = arena[start:ends[j]:ends[j]]
+						start = ends[j]
+					}
+				}
+				close(ch.done)
+			}
+		}()
+	}
+	return chunks
 }

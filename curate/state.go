@@ -2,6 +2,7 @@ package curate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -26,19 +27,49 @@ type state struct {
 	Difficulty *difficulty
 }
 
+// stateMagic starts every state object. The format: the magic, then three
+// length-prefixed (uvarint) parts: the gob of the state without its two
+// large blobs, the dedup index, the target model. The blobs stay out of gob
+// so that they are not copied again.
+const stateMagic = "thresher-curate-state\n"
+
 func (s *state) encode() ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(s); err != nil {
+	head := *s
+	head.Dedup, head.Target = nil, nil
+	var hb bytes.Buffer
+	if err := gob.NewEncoder(&hb).Encode(&head); err != nil {
 		return nil, fmt.Errorf("curate: encoding state: %w", err)
 	}
-	return buf.Bytes(), nil
+	out := make([]byte, 0, len(stateMagic)+3*binary.MaxVarintLen64+hb.Len()+len(s.Dedup)+len(s.Target))
+	out = append(out, stateMagic...)
+	for _, part := range [][]byte{hb.Bytes(), s.Dedup, s.Target} {
+		out = binary.AppendUvarint(out, uint64(len(part)))
+		out = append(out, part...)
+	}
+	return out, nil
 }
 
 func decodeState(data []byte) (*state, error) {
+	rest, ok := bytes.CutPrefix(data, []byte(stateMagic))
+	if !ok {
+		return nil, fmt.Errorf("%w: not a curate state object", ErrState)
+	}
+	var parts [3][]byte
+	for i := range parts {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, fmt.Errorf("%w: truncated", ErrState)
+		}
+		parts[i], rest = rest[k:k+int(n)], rest[k+int(n):]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrState, len(rest))
+	}
 	var s state
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(parts[0])).Decode(&s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrState, err)
 	}
+	s.Dedup, s.Target = parts[1], parts[2]
 	if s.Version != stateVersion {
 		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrState, s.Version, stateVersion)
 	}

@@ -3,10 +3,7 @@ package curate
 import (
 	"math"
 	"sort"
-	"strings"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/thresher-ml/thresher/schemas"
 )
@@ -47,11 +44,38 @@ type window struct {
 	domains    map[string]*domainStats
 	// domainOf maps a record of this window to its domain, to count
 	// duplicates whose original is in another domain.
-	domainOf map[string]string
+	domainOf map[winKey]uint16 // index in names
+	names    []string
+	nameIdx  map[string]uint16
+	topics   map[string]uint32
+}
+
+// recKey is a record's identity.
+type recKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+// winKey is a record's identity within a window, cheap to hash.
+type winKey struct {
+	topic     uint32
+	partition int32
+	offset    int64
 }
 
 func newWindow(seq int64) *window {
-	return &window{seq: seq, domains: map[string]*domainStats{}, domainOf: map[string]string{}}
+	return &window{seq: seq, domains: map[string]*domainStats{}, domainOf: map[winKey]uint16{},
+		nameIdx: map[string]uint16{}, topics: map[string]uint32{}}
+}
+
+func (w *window) key(r recKey) winKey {
+	t, ok := w.topics[r.topic]
+	if !ok {
+		t = uint32(len(w.topics))
+		w.topics[r.topic] = t
+	}
+	return winKey{t, r.partition, r.offset}
 }
 
 func (w *window) stats(domain string) *domainStats {
@@ -65,8 +89,10 @@ func (w *window) stats(domain string) *domainStats {
 	return d
 }
 
-// add counts one audit row (and its text, for the word statistics).
-func (w *window) add(r *schemas.AuditRecord, text string) {
+// add counts one audit row; dupOf is the record it duplicates (zero when
+// none) and feats its hashed word unigrams then bigrams (Analyzer.Features),
+// for the vocabulary and diversity figures.
+func (w *window) add(r *schemas.AuditRecord, dupOf recKey, feats []uint64) {
 	if w.start.IsZero() || r.KafkaTS.Before(w.start) {
 		w.start = r.KafkaTS
 	}
@@ -77,13 +103,20 @@ func (w *window) add(r *schemas.AuditRecord, text string) {
 	if dom == "" {
 		dom = "(none)"
 	}
-	w.domainOf[recordKey(r.Topic, r.Partition, r.Offset)] = dom
+	di, ok := w.nameIdx[dom]
+	if !ok {
+		di = uint16(len(w.names))
+		w.names = append(w.names, dom)
+		w.nameIdx[dom] = di
+	}
+	w.domainOf[w.key(recKey{r.Topic, r.Partition, r.Offset})] = di
 	cross := false
-	if r.DupOf != "" {
-		if od, ok := w.domainOf[r.DupOf]; ok && od != dom {
+	if dupOf != (recKey{}) {
+		if od, ok := w.domainOf[w.key(dupOf)]; ok && od != di {
 			cross = true
 		}
 	}
+	words := (len(feats) + 1) / 2
 	for _, name := range []string{dom, AllDomains} {
 		d := w.stats(name)
 		d.row.Records++
@@ -115,15 +148,12 @@ func (w *window) add(r *schemas.AuditRecord, text string) {
 		d.row.LengthHist[lb]++
 		if d.sampled < sampleRecords {
 			d.sampled++
-			var prev uint64
-			for i, word := range strings.Fields(text) {
-				h := xxhash.Sum64String(strings.ToLower(word))
+			for _, h := range feats[:words] {
 				d.vocab[h] = struct{}{}
-				if i > 0 {
-					d.bigrams[prev*31+h] = struct{}{}
-					d.nBigram++
-				}
-				prev = h
+			}
+			for _, h := range feats[words:] {
+				d.bigrams[h] = struct{}{}
+				d.nBigram++
 			}
 		}
 	}

@@ -143,7 +143,7 @@ func (ix *Index) UnmarshalBinary(data []byte) error {
 		}
 		n.cfg.Threshold, n.cfg.MaxCandidates = ix.cfg.Threshold, ix.cfg.MaxCandidates
 		n.cfg.MaxRecords, n.cfg.Generations = ix.cfg.MaxRecords, ix.cfg.Generations
-		n.seen = make([]uint64, seenSize(n.cfg.MaxCandidates))
+		n.sizeSeen()
 		n.trim(n.cfg.Generations)
 	}
 	*ix = *n

@@ -193,7 +193,7 @@ func (c Config) Validate() error {
 	}
 	if c.NumPerm < 1 || c.NumPerm > maxPerm {
 		add("num_perm: %d must be from 1 to %d", c.NumPerm, maxPerm)
-	} else if c.Bands >= 1 && c.Rows >= 1 && c.NumPerm != c.Bands*c.Rows {
+	} else if c.NumPerm != c.Bands*c.Rows {
 		add("num_perm: %d must equal bands*rows = %d*%d = %d", c.NumPerm, c.Bands, c.Rows, c.Bands*c.Rows)
 	}
 	if c.SketchSize < 1 || c.SketchSize > maxSketchSize {

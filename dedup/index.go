@@ -1,7 +1,9 @@
 package dedup
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"unsafe"
 )
 
@@ -129,8 +131,11 @@ type Index struct {
 
 	// Per-query scratch: the candidates already verified, and the query's
 	// sketch as a set.
-	seen     []uint64
+	budget   int      // the most bucket entries one query reads
+	seen     []uint64 // (generation, rep)+1 of the candidates, 0 when free
+	seenIdx  []uint32 // their index in cands
 	seenUsed []int
+	cands    []candidate
 	qset     u32set
 }
 
@@ -152,17 +157,15 @@ func (ix *Index) init(cfg Config) {
 		topicIdx: map[string]uint32{},
 	}
 	ix.layout = ix.signer.layout
-	ix.seen = make([]uint64, seenSize(cfg.MaxCandidates))
+	ix.sizeSeen()
 }
 
-// seenSize is the size of the candidate set of one query: a power of two
-// at least twice MaxCandidates, so that it is never full.
-func seenSize(maxCandidates int) int {
-	n := 16
-	for n < 2*maxCandidates {
-		n *= 2
-	}
-	return n
+// sizeSeen sets the per-query candidate budget (every entry a query may
+// read, which bounds its work) and starts the candidate set small: it grows
+// with use, staying at most half full.
+func (ix *Index) sizeSeen() {
+	ix.budget = min(ix.cfg.Bands*ix.cfg.Generations*bucketDepth*ix.cfg.MaxCandidates, 1<<20)
+	ix.seen, ix.seenIdx = make([]uint64, 64), make([]uint32, 64)
 }
 
 func (ix *Index) ready() {
@@ -267,19 +270,33 @@ func (ix *Index) trim(n int) {
 	}
 }
 
+// candidate is a representative that shares hits LSH keys with the
+// record being decided.
+type candidate struct {
+	gen  int
+	rep  uint32
+	hits int
+}
+
+// bucketDepth is how many entries of one LSH bucket a query reads, per
+// representative it may verify. Reading is cheap (a bucket's entries are
+// adjacent in its table); verifying is not.
+const bucketDepth = 4
+
 // nearest finds the representative with the highest verified similarity
 // of at least Threshold among the LSH candidates of sig; ties go to the
-// oldest. It verifies at most MaxCandidates representatives and looks at
-// most MaxCandidates entries deep into one bucket.
+// oldest. It reads at most bucketDepth*MaxCandidates entries of each
+// bucket (oldest first), and verifies at most MaxCandidates candidates,
+// those that share the most keys with sig first (a near duplicate shares
+// many; a text that only shares boilerplate with sig, few).
 func (ix *Index) nearest(sig *Signature) (gi int, r uint32, sim float64, ok bool) {
 	if len(sig.sketch) == 0 {
 		return 0, 0, 0, false
 	}
 	defer ix.clearSeen()
 	k, maxc, thr := ix.cfg.SketchSize, ix.cfg.MaxCandidates, ix.cfg.Threshold
-	verified := 0
-	var q query
-	best, bestG, bestRep := -1.0, 0, uint32(0)
+	depth, budget := bucketDepth*maxc, ix.budget
+	ix.cands = ix.cands[:0]
 	for _, key := range sig.bands {
 		for g := len(ix.gens) - 1; g >= 0; g-- {
 			t := &ix.gens[g].bands
@@ -287,44 +304,83 @@ func (ix *Index) nearest(sig *Signature) (gi int, r uint32, sim float64, ok bool
 				continue
 			}
 			mask := len(t.keys) - 1
-			for steps, i := 0, t.next(key, t.home(key)); i >= 0 && steps < maxc; steps, i = steps+1, t.next(key, (i+1)&mask) {
-				cur := t.vals[i]
-				if !ix.markSeen(g, cur) {
-					continue
-				}
-				if verified == 0 {
-					q = newQuery(sig.sketch, k, &ix.qset)
-				}
-				floor := max(thr, best)
-				s := q.similarity(ix.gens[g].sketch(cur), floor)
-				if s >= floor && (s > best || g < bestG || g == bestG && cur < bestRep) {
-					best, bestG, bestRep = s, g, cur
-				}
-				if verified++; verified >= maxc {
-					ix.verified += int64(verified)
-					return bestG, bestRep, best, best >= 0
-				}
+			for steps, i := 0, t.next(key, t.home(key)); i >= 0 && steps < depth && budget > 0; steps, i = steps+1, t.next(key, (i+1)&mask) {
+				ix.hit(g, t.vals[i])
+				budget--
 			}
 		}
 	}
-	ix.verified += int64(verified)
+	if len(ix.cands) == 0 {
+		return 0, 0, 0, false
+	}
+	cands := ix.cands
+	if len(cands) > 1 {
+		slices.SortFunc(cands, func(a, b candidate) int {
+			if a.hits != b.hits {
+				return b.hits - a.hits
+			}
+			if a.gen != b.gen {
+				return a.gen - b.gen
+			}
+			return cmp.Compare(a.rep, b.rep)
+		})
+	}
+	if len(cands) > maxc {
+		cands = cands[:maxc]
+	}
+	q := newQuery(sig.sketch, k, &ix.qset)
+	best, bestG, bestRep := -1.0, 0, uint32(0)
+	for _, c := range cands {
+		floor := max(thr, best)
+		g := ix.gens[c.gen]
+		p := g.reps.at(c.rep)
+		if q.tooSmall(int(p.n), floor) {
+			continue
+		}
+		s := q.similarity(g.sketches.chunks[p.chunk][p.pos:p.pos+p.n], floor)
+		if s >= floor && (s > best || c.gen < bestG || c.gen == bestG && c.rep < bestRep) {
+			best, bestG, bestRep = s, c.gen, c.rep
+		}
+	}
+	ix.verified += int64(len(cands))
 	return bestG, bestRep, best, best >= 0
 }
 
-// markSeen adds (g, r) to the query's candidate set and reports whether
-// it was new.
-func (ix *Index) markSeen(g int, r uint32) bool {
+// hit counts one shared LSH key with representative r of generation g.
+func (ix *Index) hit(g int, r uint32) {
+	if 2*(len(ix.cands)+1) > len(ix.seen) {
+		ix.growSeen()
+	}
 	k := uint64(g)<<32 | uint64(r) + 1
 	mask := len(ix.seen) - 1
 	for i := int((k*0x9e3779b97f4a7c15)>>40) & mask; ; i = (i + 1) & mask {
 		switch ix.seen[i] {
 		case k:
-			return false
+			ix.cands[ix.seenIdx[i]].hits++
+			return
 		case 0:
 			ix.seen[i] = k
+			ix.seenIdx[i] = uint32(len(ix.cands))
 			ix.seenUsed = append(ix.seenUsed, i)
-			return true
+			ix.cands = append(ix.cands, candidate{gen: g, rep: r, hits: 1})
+			return
 		}
+	}
+}
+
+func (ix *Index) growSeen() {
+	n := 2 * len(ix.seen)
+	ix.seen, ix.seenIdx = make([]uint64, n), make([]uint32, n)
+	ix.seenUsed = ix.seenUsed[:0]
+	mask := n - 1
+	for ci, c := range ix.cands {
+		k := uint64(c.gen)<<32 | uint64(c.rep) + 1
+		i := int((k*0x9e3779b97f4a7c15)>>40) & mask
+		for ix.seen[i] != 0 {
+			i = (i + 1) & mask
+		}
+		ix.seen[i], ix.seenIdx[i] = k, uint32(ci)
+		ix.seenUsed = append(ix.seenUsed, i)
 	}
 }
 
@@ -377,7 +433,8 @@ func (ix *Index) Stats() Stats {
 	for _, t := range ix.topics {
 		s.Bytes += int64(len(t)) + 16 + 48 // string, slice slot, map entry
 	}
-	s.Bytes += int64(len(ix.seen) * 8) // per-query scratch beyond this is a few KB
+	// Per-query scratch (the candidate set, the query's sketch as a set) is
+	// a few KB and not counted.
 	if s.Records > 0 {
 		s.BytesPerRecord = float64(s.Bytes) / float64(s.Records)
 	}

@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -142,16 +143,19 @@ func newMatchGraph(t *testing.T, cfg Config, texts []string) *matchGraph {
 
 // TestOrderAndPartitions feeds the same texts in other orders: reversed,
 // shuffled, and as if produced to 3 or 8 partitions and read partition by
-// partition. Exact duplicates, and every group of near duplicates that is a
-// clique of the match relation, must form the same clusters whatever the
-// order; each cluster is named after its first record (the survivor).
-// Groups joined by chains (A~B, B~C, but not A~C) are order dependent for
+// partition. Each cluster must be named after its first record (the
+// survivor), and exact duplicates and every group of near duplicates that
+// is a clique of the match relation must form the same clusters whatever
+// the order: exactly when no candidate limit binds, and for all but 0.2%
+// of texts with the default limit (which may stop a query short of the
+// representative in a bucket crowded with boilerplate).
+//
+// Groups joined by chains (A~B and B~C but not A~C) are order dependent for
 // any clustering that never renames an emitted cluster: the test reports
-// how many there are and how many of their pairs changed.
+// how many texts are in such groups, and checks that the pair scores meet
+// their targets in every order and that few pairs change status.
 func TestOrderAndPartitions(t *testing.T) {
 	d := loadDevPairs(t)
-	cfg := Config{MaxCandidates: 512}
-	g := newMatchGraph(t, cfg, d.texts)
 	n := len(d.texts)
 	orders := map[string][]int{"given": identity(n)}
 	rev := identity(n)
@@ -171,72 +175,91 @@ func TestOrderAndPartitions(t *testing.T) {
 		}
 		orders[fmt.Sprintf("partitions-%d", p)] = o
 	}
+	names := slices.Sorted(maps.Keys(orders))
 
-	unclean := 0
-	for i := range d.texts {
-		if !g.clean[g.node[i]] {
-			unclean++
-		}
-	}
-	t.Logf("%d texts, %d distinct normal forms; %d texts (%.2f%%) are in chained groups",
-		n, len(g.comp), unclean, 100*float64(unclean)/float64(n))
-	if unclean > n/20 {
-		t.Errorf("%d of %d texts in chained groups: the threshold chains too much", unclean, n)
-	}
-
-	base := clusterOf(t, cfg, d.texts, orders["given"])
-	for name, o := range orders {
-		cl := clusterOf(t, cfg, d.texts, o)
-		pos := make([]int, n) // text -> position in this order
-		for p, i := range o {
-			pos[i] = p
-		}
-		// The survivor is the first record of its cluster.
-		first := map[RecordID]int{}
-		for p, i := range o {
-			if _, ok := first[cl[i]]; !ok {
-				first[cl[i]] = p
-				if cl[i].Offset != int64(p) {
-					t.Errorf("%s: the first record of cluster %v is at offset %d", name, cl[i], p)
+	for _, c := range []struct {
+		name  string
+		cfg   Config
+		moved float64 // fraction of clean-group texts allowed out of place
+	}{
+		{"unlimited", Config{MaxCandidates: maxCandidates}, 0},
+		{"default", Config{}, 0.002},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newMatchGraph(t, c.cfg, d.texts)
+			unclean := 0
+			for i := range d.texts {
+				if !g.clean[g.node[i]] {
+					unclean++
 				}
 			}
-		}
-		// Same partition of the clean groups: text i and j share a cluster
-		// iff they are in one component.
-		rep := map[int]RecordID{} // component -> cluster
-		owner := map[RecordID]int{}
-		changed, pairs := 0, 0
-		for i := range d.texts {
-			nd := g.node[i]
-			c := g.comp[nd]
-			if !g.clean[nd] {
-				continue
-			}
-			if r, ok := rep[c]; ok && r != cl[i] {
-				t.Errorf("%s: text %d is in cluster %v, its clean group in %v", name, i, cl[i], r)
-			}
-			rep[c] = cl[i]
-			if o, ok := owner[cl[i]]; ok && o != c {
-				t.Errorf("%s: cluster %v holds two clean groups", name, cl[i])
-			}
-			owner[cl[i]] = c
-		}
-		for _, p := range d.pairs {
-			if !g.clean[g.node[p.a]] || !g.clean[g.node[p.b]] {
-				pairs++
-				if (cl[p.a] == cl[p.b]) != (base[p.a] == base[p.b]) {
-					changed++
+			t.Logf("%d texts, %d distinct normal forms; %d texts (%.1f%%) are in chained groups",
+				n, len(g.comp), unclean, 100*float64(unclean)/float64(n))
+
+			base := clusterOf(t, c.cfg, d.texts, orders["given"])
+			for _, name := range names {
+				o := orders[name]
+				cl := clusterOf(t, c.cfg, d.texts, o)
+				seen := map[RecordID]bool{}
+				for p, i := range o {
+					if !seen[cl[i]] {
+						seen[cl[i]] = true
+						if cl[i].Offset != int64(p) {
+							t.Errorf("%s: the first record of cluster %v is at offset %d", name, cl[i], p)
+						}
+					}
 				}
+				// Clean groups: texts share a cluster iff they share a group.
+				// Each group goes to the cluster most of it is in.
+				votes := map[int]map[RecordID]int{}
+				for i := range d.texts {
+					if nd := g.node[i]; g.clean[nd] {
+						if votes[g.comp[nd]] == nil {
+							votes[g.comp[nd]] = map[RecordID]int{}
+						}
+						votes[g.comp[nd]][cl[i]]++
+					}
+				}
+				owner := map[RecordID]int{}
+				moved := 0
+				for comp, v := range votes {
+					top, most := RecordID{}, -1
+					for id, k := range v {
+						if k > most || k == most && id.Offset < top.Offset {
+							top, most = id, k
+						}
+					}
+					for id, k := range v {
+						if id != top {
+							moved += k
+						}
+					}
+					if o, ok := owner[top]; ok {
+						t.Errorf("%s: cluster %v holds clean groups %d and %d", name, top, o, comp)
+					}
+					owner[top] = comp
+				}
+				if limit := int(c.moved * float64(n-unclean)); moved > limit {
+					t.Errorf("%s: %d texts of clean groups are not in their group's cluster (at most %d may be)", name, moved, limit)
+				}
+				changed := 0
+				for _, p := range d.pairs {
+					if (cl[p.a] == cl[p.b]) != (base[p.a] == base[p.b]) {
+						changed++
+					}
+				}
+				if changed > len(d.pairs)/100 {
+					t.Errorf("%s: %d of %d pairs changed same-cluster status (at most 1%%)", name, changed, len(d.pairs))
+				}
+				line := ""
+				for _, k := range scorePairs(d, cl) {
+					line += fmt.Sprintf(" %s=%.4f", k.kind, k.rate())
+					if k.label == 1 && k.rate() < 0.95 || k.label == 0 && k.rate() > 0.02 {
+						t.Errorf("%s: %s at %.4f misses its target", name, k.kind, k.rate())
+					}
+				}
+				t.Logf("%-13s clean-group texts out of place: %d; pairs that changed status vs given order: %d;%s", name, moved, changed, line)
 			}
-		}
-		scores := scorePairs(d, cl)
-		line := ""
-		for _, k := range scores {
-			line += fmt.Sprintf(" %s=%.4f", k.kind, k.rate())
-			if k.label == 1 && k.rate() < 0.95 || k.label == 0 && k.rate() > 0.02 {
-				t.Errorf("%s: %s at %.4f misses its target", name, k.kind, k.rate())
-			}
-		}
-		t.Logf("%-13s scored pairs touching chained groups: %d, same-cluster status changed vs given order: %d;%s", name, pairs, changed, line)
+		})
 	}
 }

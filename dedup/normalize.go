@@ -36,6 +36,7 @@ func Normalize(dst []byte, text string, p PunctPolicy) []byte {
 // normalizer holds the scratch buffers of Normalize for reuse.
 type normalizer struct {
 	tmp, tmp2 []byte
+	it        norm.Iter // unlike norm.Form.Append, does not allocate
 }
 
 // asciiMap maps an ASCII byte to its normal form, 0 for a separator, under
@@ -71,7 +72,8 @@ func (n *normalizer) append(dst []byte, text string, p PunctPolicy) []byte {
 	// meeting a combining mark), so repeat until the output is stable.
 	src := text
 	if norm.NFKC.QuickSpanString(src) != len(src) {
-		n.tmp = norm.NFKC.AppendString(n.tmp[:0], src)
+		n.it.InitString(norm.NFKC, src)
+		n.tmp = n.drain(n.tmp[:0])
 		src = view(n.tmp)
 	}
 	start := len(dst)
@@ -81,10 +83,18 @@ func (n *normalizer) append(dst []byte, text string, p PunctPolicy) []byte {
 		if norm.NFKC.QuickSpan(out) == len(out) {
 			break
 		}
-		n.tmp2 = norm.NFKC.Append(n.tmp2[:0], out...)
+		n.it.Init(norm.NFKC, out)
+		n.tmp2 = n.drain(n.tmp2[:0])
 		dst = appendFolded(dst[:start], view(n.tmp2), p)
 	}
 	return dst
+}
+
+func (n *normalizer) drain(b []byte) []byte {
+	for !n.it.Done() {
+		b = append(b, n.it.Next()...)
+	}
+	return b
 }
 
 // isASCII reports whether s holds only 7-bit bytes, eight at a time.

@@ -283,6 +283,17 @@ func newQuery(sk []uint32, k int, set *u32set) query {
 	return query{sk: sk, limit: sketchLimit(sk, k), set: set, k: k}
 }
 
+// tooSmall reports whether a complete sketch of nb values is certain to be
+// less similar than floor to a complete query, by size alone:
+// J <= min(na, nb) / max(na, nb).
+func (q *query) tooSmall(nb int, floor float64) bool {
+	na := len(q.sk)
+	if na >= q.k || nb >= q.k {
+		return false
+	}
+	return float64(min(na, nb)) < floor*float64(max(na, nb))-1e-9
+}
+
 // similarity is the Jaccard similarity of the shingle sets of the query and
 // of sketch b, counted over the hashes both sketches vouch for (those up to
 // the smaller limit). It is exact when both sketches are complete, and

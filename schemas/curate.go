@@ -29,62 +29,62 @@ const (
 // Audit holds the per-record statistics shared by the audit/records and
 // curated tables (flattened into both).
 type Audit struct {
-	LengthChars      int32    `parquet:"length_chars,zstd"`
-	LengthWords      int32    `parquet:"length_words,zstd"`
-	CharEntropy      float32  `parquet:"char_entropy,zstd"`
-	WordEntropy      float32  `parquet:"word_entropy,zstd"`
-	CompressionRatio float32  `parquet:"compression_ratio,zstd"`
-	DupLineFrac      float32  `parquet:"dup_line_frac,zstd"`
-	Top2GramFrac     float32  `parquet:"top2gram_frac,zstd"`
-	Top3GramFrac     float32  `parquet:"top3gram_frac,zstd"`
-	Top4GramFrac     float32  `parquet:"top4gram_frac,zstd"`
-	AlphaWordFrac    float32  `parquet:"alpha_word_frac,zstd"`
-	StopWords        int32    `parquet:"stop_words,zstd"`
-	LangGuess        string   `parquet:"lang_guess,dict,zstd"`
-	Script           string   `parquet:"script,dict,zstd"`
+	LengthChars      int32    `parquet:"length_chars"`
+	LengthWords      int32    `parquet:"length_words"`
+	CharEntropy      float32  `parquet:"char_entropy"`
+	WordEntropy      float32  `parquet:"word_entropy"`
+	CompressionRatio float32  `parquet:"compression_ratio"`
+	DupLineFrac      float32  `parquet:"dup_line_frac"`
+	Top2GramFrac     float32  `parquet:"top2gram_frac"`
+	Top3GramFrac     float32  `parquet:"top3gram_frac"`
+	Top4GramFrac     float32  `parquet:"top4gram_frac"`
+	AlphaWordFrac    float32  `parquet:"alpha_word_frac"`
+	StopWords        int32    `parquet:"stop_words"`
+	LangGuess        string   `parquet:"lang_guess,dict"`
+	Script           string   `parquet:"script,dict"`
 	PIIFlags         []string `parquet:"pii_flags,list"`
-	TargetSimilarity float32  `parquet:"target_similarity,zstd"`
+	TargetSimilarity float32  `parquet:"target_similarity"`
 	QualityFlags     []string `parquet:"quality_flags,list"`
-	Difficulty       float32  `parquet:"difficulty,zstd"`
-	CurriculumStage  int32    `parquet:"curriculum_stage,zstd"`
+	Difficulty       float32  `parquet:"difficulty"`
+	CurriculumStage  int32    `parquet:"curriculum_stage"`
 }
 
 // AuditRecord is one row of audit/records: one for EVERY input record.
 type AuditRecord struct {
-	Topic     string    `parquet:"topic,dict,zstd"`
-	Partition int32     `parquet:"partition,zstd"`
-	Offset    int64     `parquet:"offset,delta,zstd"`
-	KafkaTS   time.Time `parquet:"kafka_ts,timestamp(millisecond),delta,zstd"`
-	ID        string    `parquet:"id,optional,zstd"`
-	Source    string    `parquet:"source,optional,dict,zstd"`
-	Domain    string    `parquet:"domain,optional,dict,zstd"`
-	Decision  string    `parquet:"decision,dict,zstd"`
-	Reason    string    `parquet:"reason,optional,dict,zstd"`
-	ClusterID string    `parquet:"cluster_id,zstd"`
-	DupOf     string    `parquet:"dup_of,optional,zstd"`
+	Topic     string    `parquet:"topic,dict"`
+	Partition int32     `parquet:"partition"`
+	Offset    int64     `parquet:"offset,delta"`
+	KafkaTS   time.Time `parquet:"kafka_ts,timestamp(millisecond),delta"`
+	ID        string    `parquet:"id,optional"`
+	Source    string    `parquet:"source,optional,dict"`
+	Domain    string    `parquet:"domain,optional,dict"`
+	Decision  string    `parquet:"decision,dict"`
+	Reason    string    `parquet:"reason,optional,dict"`
+	ClusterID string    `parquet:"cluster_id"`
+	DupOf     string    `parquet:"dup_of,optional"`
 	Audit
 }
 
 // Curated is one row of curated: a kept record with its audit columns.
 type Curated struct {
-	Topic     string    `parquet:"topic,dict,zstd"`
-	Partition int32     `parquet:"partition,zstd"`
-	Offset    int64     `parquet:"offset,delta,zstd"`
-	KafkaTS   time.Time `parquet:"kafka_ts,timestamp(millisecond),delta,zstd"`
-	ID        string    `parquet:"id,optional,zstd"`
-	Source    string    `parquet:"source,optional,dict,zstd"`
-	Domain    string    `parquet:"domain,optional,dict,zstd"`
-	Lang      string    `parquet:"lang,optional,dict,zstd"`
-	Text      string    `parquet:"text,zstd"`
+	Topic     string    `parquet:"topic,dict"`
+	Partition int32     `parquet:"partition"`
+	Offset    int64     `parquet:"offset,delta"`
+	KafkaTS   time.Time `parquet:"kafka_ts,timestamp(millisecond),delta"`
+	ID        string    `parquet:"id,optional"`
+	Source    string    `parquet:"source,optional,dict"`
+	Domain    string    `parquet:"domain,optional,dict"`
+	Lang      string    `parquet:"lang,optional,dict"`
+	Text      string    `parquet:"text"`
 	Redacted  bool      `parquet:"redacted"`
-	ClusterID string    `parquet:"cluster_id,zstd"`
+	ClusterID string    `parquet:"cluster_id"`
 	Audit
 }
 
 // AuditSummary is one row of audit/summary: the statistics of one window
 // (one curate commit) for one domain, or for all domains ("*").
 type AuditSummary struct {
-	Window          int64     `parquet:"window,zstd"`
+	Window          int64     `parquet:"window"`
 	WindowStart     time.Time `parquet:"window_start,timestamp(millisecond)"`
 	WindowEnd       time.Time `parquet:"window_end,timestamp(millisecond)"`
 	Domain          string    `parquet:"domain,dict"`

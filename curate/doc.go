@@ -1,0 +1,64 @@
+// Package curate audits, deduplicates and orders the raw table into the
+// tables people query and the sampler follows.
+//
+// # The stage
+//
+// A Stage tails the raw table (package schemas) a window at a time. A
+// window is up to WindowRecords input records: raw segments not yet curated,
+// taken a segment at a time round robin over the partitions. For each
+// record, in window order, it computes the audit metrics (Analyzer: lengths,
+// entropies, compression ratio, Gopher repetition, alphabetic and stop
+// words, language and script guesses, PII flags, quality flags), the
+// similarity to the target domain (Target, DSIR-style hashed n-gram
+// importance weights), the dedup decision (package dedup: exact and
+// near-duplicate, cluster id, dup_of) and a difficulty score; then it
+// decides: exact_duplicate or near_duplicate when dedup says so, filtered
+// when a quality flag listed in Config.Drop is set, kept otherwise.
+//
+// The pure part of that work (metrics, features, dedup signatures) runs on
+// every core; what depends on earlier records (dedup index, target model,
+// difficulty moments) runs in order, so the outcome does not depend on the
+// number of cores.
+//
+// # Tables
+//
+//	audit/records/<window>.parquet   one row for EVERY input record: decision, reason, cluster_id, dup_of, metrics
+//	audit/summary/<window>.parquet   per window and domain ("*" for all): counts, duplicate rates,
+//	                                 entropy and length histograms, diversity, vocabulary, balance,
+//	                                 overlap between domains, gap to the target
+//	curated/<window>.parquet         kept records with their audit columns, cluster id and stage
+//	curriculum/<window>.parquet      the curriculum plan version of that window
+//
+// Columns are documented on the row types in package schemas.
+//
+// # Commits and crashes
+//
+// Before writing a window the stage puts its plan (_curate/plan/<window>.plan,
+// the list of raw segments it reads). It then writes the window's four
+// tables and, last, its state (_curate/state/<window>.state: the cursor of
+// every raw partition, the dedup index, the target model and the difficulty
+// moments), which is the commit point. On start the stage loads the newest
+// state; a plan without a state is redone from that state, and a redo builds
+// byte-identical files (everything is deterministic given the plan and the
+// state), so a table file already there from the crashed run is kept as it
+// is and no input record is ever in two files. Writing a window overlaps
+// curating the next; only one window is written at a time.
+//
+// # Curriculum
+//
+// The difficulty of a record is a weighted mean of four statistics, each
+// standardised by the running mean and deviation of the records before it:
+// word entropy, minus the compression ratio, log word count, minus target
+// similarity (DifficultyWeights). Stages are quantiles of the difficulty of
+// every record so far (Config.Stages, equal shares), and every window writes
+// a new plan version giving, for the linear, root and step pacing of
+// competence-based curricula, the training progress at which each stage
+// opens. Every version is kept.
+//
+// # Metrics
+//
+//	thresher_curate_records_total{decision}   input records curated
+//	thresher_curate_windows_total             windows committed
+//	thresher_curate_window_seconds            histogram: curate one window
+//	thresher_curate_dedup_index_bytes         memory of the dedup index
+package curate
