@@ -91,11 +91,19 @@ type Metrics struct {
 	QualityFlags QualityFlags
 }
 
-// Analyzer computes Metrics. It keeps scratch space between calls, so that
-// analysing a record allocates nothing once the scratch has grown to the
-// size of typical records; scratch grown by an exceptionally long record is
-// released after it. An Analyzer is not safe for concurrent use: give each
-// goroutine its own.
+// Analyzer computes Metrics. It reads a text in three passes: one for
+// characters and words (histograms, word keys, function words), from which
+// entropies, n-gram repetition, line duplication, script and language
+// follow; one for the compression estimate; one for PII (ScanPII). On the
+// real stream (records of 257 bytes on average) it takes about 5 µs a
+// record on one core (BenchmarkAnalyze).
+//
+// It keeps scratch space between calls, so that analysing a record
+// allocates nothing once the scratch has grown to the size of typical
+// records; scratch grown by an exceptionally long record (about 15 bytes
+// per byte of text while it is analysed) is released when the next record
+// comes. An Analyzer is not safe for concurrent use: give each goroutine its
+// own.
 type Analyzer struct {
 	cfg MetricsConfig
 
@@ -107,11 +115,11 @@ type Analyzer struct {
 	// Per word: key hash and key length in characters.
 	hashes []uint64
 	chars  []int32
-	// Scratch for n-gram hashes and lengths, table slots and repeats.
+	// Scratch for n-gram hashes and lengths, table slots and candidates.
 	ngrams []uint64
 	nchars []int32
 	slots  []int32
-	rep    []bool
+	cand   []int32
 	counts countTable
 
 	lz    lzEstimator
@@ -131,15 +139,19 @@ func NewAnalyzer(cfg MetricsConfig) *Analyzer {
 	return &Analyzer{cfg: cfg}
 }
 
-// analyzerBigScratch is the number of words (or lines) above which scratch grown by
-// a record is dropped after it, so that one huge record does not pin its
-// memory in a long-lived stage.
+// analyzerBigScratch is the number of words above which the scratch grown
+// by a record is dropped when the next record comes, so that one huge
+// record does not pin its memory in a long-lived stage.
 const analyzerBigScratch = 1 << 16
 
 // Analyze computes the metrics of text, everything except TargetSimilarity.
 // Any string is accepted: invalid UTF-8, NULs and huge texts give metrics
 // (and the binary quality flag for the first two) without failing.
 func (a *Analyzer) Analyze(text string) Metrics {
+	if cap(a.hashes) > analyzerBigScratch || cap(a.spans) > analyzerBigScratch {
+		a.hashes, a.chars, a.ngrams, a.nchars, a.slots, a.cand, a.feats = nil, nil, nil, nil, nil, nil, nil
+		a.counts, a.spans = countTable{}, nil
+	}
 	var m Metrics
 	p := a.pass(text)
 
@@ -163,14 +175,6 @@ func (a *Analyzer) Analyze(text string) Metrics {
 		m.PII |= s.Kind
 	}
 	m.QualityFlags = a.cfg.flags(&m, p.invalid)
-
-	if len(a.hashes) > analyzerBigScratch {
-		a.hashes, a.chars, a.ngrams, a.nchars, a.slots, a.rep, a.feats = nil, nil, nil, nil, nil, nil, nil
-		a.counts = countTable{}
-	}
-	if len(a.spans) > analyzerBigScratch {
-		a.spans = nil
-	}
 	return m
 }
 
@@ -485,6 +489,9 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 	}
 	t := &a.counts
 	t.reset(n)
+	if cap(a.slots) < n {
+		a.slots, a.cand = make([]int32, 0, n), make([]int32, 0, n)
+	}
 	slots := a.slots[:0]
 	maxCount := uint32(0)
 	for _, h := range a.hashes {
@@ -502,36 +509,33 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 		// No word repeats, so no n-gram does.
 		return entropy, 0, 0, 0
 	}
-	// rep[i]: the (size-1)-gram at i occurs twice or more.
-	rep := a.rep[:0]
-	for _, slot := range slots {
-		rep = append(rep, t.counts[slot] >= 2)
+	// cand lists the positions whose n-gram can repeat: for 2-grams, both
+	// words repeat.
+	cand := a.cand[:0]
+	for i := range n - 1 {
+		if t.counts[slots[i]] >= 2 && t.counts[slots[i+1]] >= 2 {
+			cand = append(cand, int32(i))
+		}
 	}
-	a.rep = rep
 	g := append(a.ngrams[:0], a.hashes...)
 	gc := append(a.nchars[:0], a.chars...)
 	a.ngrams, a.nchars = g, gc
 	var fracs [3]float32
 	for k := range fracs {
 		size := k + 2
-		m := n - size + 1
-		if m < 2 {
-			break
+		if len(cand) < 2 {
+			break // an n-gram needs two positions to repeat
 		}
-		t.reset(m)
+		t.reset(len(cand))
 		var best uint64
 		var bestCount uint32
 		var bestChars int32
-		for i := range m {
-			if !rep[i] || !rep[i+1] {
-				continue
-			}
-			g[i] = combineNgram(g[i], a.hashes[i+size-1])
-			gc[i] += a.chars[i+size-1]
+		for _, i := range cand {
+			g[i] = combineNgram(g[i], a.hashes[int(i)+size-1])
+			gc[i] += a.chars[int(i)+size-1]
 			slot := t.add(g[i])
 			slots[i] = slot
-			c := t.counts[slot]
-			if c > bestCount || c == bestCount && gc[i] > bestChars {
+			if c := t.counts[slot]; c > bestCount || c == bestCount && gc[i] > bestChars {
 				best, bestCount, bestChars = g[i], c, gc[i]
 			}
 		}
@@ -539,20 +543,27 @@ func (a *Analyzer) wordStats(keyChars int) (entropy, top2, top3, top4 float32) {
 			break // no repeated n-gram, so no repeated longer one
 		}
 		covered, to := 0, 0
-		for i := range m {
-			cand := rep[i] && rep[i+1]
-			rep[i] = cand && t.counts[slots[i]] >= 2
-			if !cand || g[i] != best {
+		for _, i := range cand {
+			if g[i] != best {
 				continue
 			}
-			for j := max(i, to); j < i+size; j++ {
+			for j := max(int(i), to); j < int(i)+size; j++ {
 				covered += int(a.chars[j])
 			}
-			to = i + size
+			to = int(i) + size
 		}
-		rep[m] = false
 		fracs[k] = float32(float64(covered) / float64(keyChars))
+		// The next size's candidates: positions whose n-gram and the one
+		// after it both repeat.
+		next := cand[:0]
+		for x, i := range cand {
+			if x+1 < len(cand) && cand[x+1] == i+1 && t.counts[slots[i]] >= 2 && t.counts[slots[i+1]] >= 2 {
+				next = append(next, i)
+			}
+		}
+		cand = next
 	}
+	a.cand = cand
 	return entropy, fracs[0], fracs[1], fracs[2]
 }
 

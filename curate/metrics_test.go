@@ -301,7 +301,8 @@ func TestMetricsBadRecords(t *testing.T) {
 }
 
 // TestMetricsHugeText analyses a 10 MB text: it must finish fast, and the
-// Analyzer must let go of the scratch it grew for it.
+// Analyzer must let go of the scratch it grew for it when the next record
+// comes.
 func TestMetricsHugeText(t *testing.T) {
 	var b strings.Builder
 	words := strings.Fields("the quick brown fox jumps over the lazy dog while seven wizards quietly hex")
@@ -324,6 +325,10 @@ func TestMetricsHugeText(t *testing.T) {
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
+	if f := a.Features(); len(f) != 2*int(m.LengthWords)-1 {
+		t.Errorf("%d features after a huge text of %d words", len(f), m.LengthWords)
+	}
+	a.Analyze("the next record lets go of the scratch")
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	retained := int64(after.HeapAlloc) - int64(before.HeapAlloc)

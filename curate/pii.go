@@ -19,7 +19,8 @@ const (
 	// (+CC ... with 8 to 15 digits), North American (555-123-4567,
 	// (555) 123-4567, 555.123.4567, 1-800-555-0199) or national with a
 	// trunk 0 (020 7946 0958, 06-12345678, 01 23 45 67 89; 10 or 11 digits).
-	// Bare digit runs are not phone numbers.
+	// Bare digit runs are not phone numbers, nor is a number glued to other
+	// digit groups before it (12 415-555-2671).
 	PIIPhone
 	// PIIIP: an IPv4 address (four decimal octets; not part of a longer
 	// dotted number such as a version 1.2.3.4.5) or an IPv6 address (as
@@ -146,9 +147,12 @@ func piiWordByte(c byte) bool { return piiClass[c]&pAlnum != 0 || c == '_' || c 
 // beginning with a digit or a hex digit, '+', '(', "::", '@', a long
 // token), with no regular expressions and no allocation beyond growing dst.
 // Numbers are looked for only where one starts (see numberStartsClean) and
-// must end cleanly (numberEndsClean), so that redacting is idempotent:
-// Redact leaves nothing ScanPII finds. Any string is accepted; PII is ASCII, so invalid UTF-8 around it
-// does not matter.
+// must end cleanly (numberEndsClean), and every check of the byte before a
+// match treats a byte of the span before as the ']' its placeholder ends
+// with, so that redacting is idempotent: Redact leaves nothing ScanPII
+// finds (FuzzScanPII checks it). Any string is accepted; PII is ASCII, so
+// invalid UTF-8 around it does not matter. The time is linear in the
+// length of the text.
 func ScanPII(text string, dst []PIISpan) []PIISpan {
 	s := text
 	n := len(s)
@@ -172,7 +176,7 @@ func ScanPII(text string, dst []PIISpan) []PIISpan {
 				i = j
 				continue
 			}
-			if start, end, k := scanToken(s, i, j, last); end > 0 {
+			if start, end, k := scanToken(s, i, j, last); end > 0 && !afterHexColon(s, start, last) {
 				i = emit(start, end, k)
 				continue
 			}
@@ -181,19 +185,19 @@ func ScanPII(text string, dst []PIISpan) []PIISpan {
 		}
 		switch c {
 		case '@':
-			if start, end := emailAt(s, i, last); end > 0 {
+			if start, end := emailAt(s, i, last); end > 0 && !afterHexColon(s, start, last) {
 				i = emit(start, end, PIIEmail)
 				continue
 			}
 		case '+', '(':
-			if i+1 < n && (asciiDigit(s[i+1]) || c == '+' && s[i+1] == '(') && (i == 0 || !piiWordByte(s[i-1]) && piiClass[s[i-1]]&pLocal == 0) && numberStartsClean(s, i, last) {
+			if i+1 < n && (asciiDigit(s[i+1]) || c == '+' && s[i+1] == '(') && (i == last || !piiWordByte(s[i-1]) && piiClass[s[i-1]]&pLocal == 0) && numberStartsClean(s, i, last) {
 				if end := phoneAt(s, i); end > 0 {
 					i = emit(i, end, PIIPhone)
 					continue
 				}
 			}
 		case ':':
-			if i+1 < n && s[i+1] == ':' && (i == 0 || piiClass[s[i-1]]&(pAlnum|pTok) == 0 && s[i-1] != '.' && s[i-1] != ':') {
+			if i+1 < n && s[i+1] == ':' && (i == last || piiClass[s[i-1]]&(pAlnum|pTok) == 0 && s[i-1] != '.' && s[i-1] != ':') {
 				if end := ipv6At(s, i); end > 0 {
 					i = emit(i, end, PIIIP)
 					continue
@@ -241,13 +245,21 @@ func scanToken(s string, i, j, last int) (start, end int, kind PIIFlags) {
 		}
 	}
 	// Long random-looking tokens: base64 may hold '+' and '/' (also
-	// first) and end in '=' padding.
+	// first) and end in '=' padding. Only a run's first token looks at it,
+	// and the run is cut at maxSecretRun bytes, which keeps the scan linear
+	// on text such as a/a/a/...
 	st := i
 	for st > last && (s[st-1] == '+' || s[st-1] == '/') {
 		st--
 	}
-	// The run is cut at maxSecretRun bytes, which keeps the scan linear on
-	// text such as a/a/a/... where every token would extend to its end.
+	if st > last && piiClass[s[st-1]]&pSecret != 0 && s[st-1] != '=' {
+		return 0, 0, 0 // inside a run that started before
+	}
+	// A token starting with a digit follows the rules of numbers (see
+	// numberStartsClean), or redacting it could complete one before it.
+	if asciiDigit(s[st]) && !numeric {
+		return 0, 0, 0
+	}
 	k := j
 	for k < n && k-st < maxSecretRun && piiClass[s[k]]&pSecret != 0 && s[k] != '=' {
 		k++
@@ -255,10 +267,31 @@ func scanToken(s string, i, j, last int) (start, end int, kind PIIFlags) {
 	for pad := 0; pad < 2 && k < n && s[k] == '='; pad++ {
 		k++
 	}
-	if k-st >= 32 && (st == 0 || piiClass[s[st-1]]&pSecret == 0 || s[st-1] == '=') && randomToken(s[st:k]) {
+	if k-st >= 32 && randomToken(s[st:k]) {
 		return st, k, PIISecret
 	}
 	return 0, 0, 0
+}
+
+// afterHexColon reports whether start follows a run of hex digits, ':'
+// and '.' that holds two colons or more and ends in ':' or '.' (as in
+// 000::X@0.AA or 000::.A@0.AA), outside the last span (which ends at
+// last): the run would pass for an IPv6 address once a span starting there
+// were redacted, so no span starts there.
+func afterHexColon(s string, start, last int) bool {
+	if start-1 < last || s[start-1] != ':' && s[start-1] != '.' {
+		return false
+	}
+	colons := 0
+	for k := start - 1; k >= last && start-k <= 46; k-- {
+		c := s[k]
+		if c == ':' {
+			colons++
+		} else if c != '.' && piiClass[c]&pHex == 0 {
+			break
+		}
+	}
+	return colons >= 2
 }
 
 // numberStartsClean reports whether a number may start at i, after the
@@ -268,8 +301,8 @@ func scanToken(s string, i, j, last int) (start, end int, kind PIIFlags) {
 // a match found from such a later group would vanish or change once the
 // text before it is redacted. A number right after a span may start.
 func numberStartsClean(s string, i, last int) bool {
-	if i == 0 {
-		return true
+	if i == last {
+		return true // at the start, or right after a span
 	}
 	switch s[i-1] {
 	case '.', ':', '@', '/', '\\':
@@ -313,8 +346,8 @@ func digitRunEnd(s string, i int) int {
 }
 
 // numberEndsClean reports whether a numeric match may end at e: not
-// followed by a word byte, nor by one of . - : , + ( and a digit (a longer
-// number, or another one glued to it).
+// followed by a word byte, nor by one of . - , + ( : and a digit, nor by
+// "::" or "+(" (a longer number, or another one glued to it).
 func numberEndsClean(s string, e int) bool {
 	if e >= len(s) {
 		return true
@@ -322,10 +355,14 @@ func numberEndsClean(s string, e int) bool {
 	if piiWordByte(s[e]) {
 		return false
 	}
-	switch s[e] {
-	case '.', '-', ':', ',', '+', '(':
-		if e+1 < len(s) && asciiDigit(s[e+1]) {
-			return false
+	if e+1 < len(s) {
+		switch s[e] {
+		case '+':
+			return !asciiDigit(s[e+1]) && s[e+1] != '('
+		case '.', '-', ',', '(':
+			return !asciiDigit(s[e+1])
+		case ':':
+			return !asciiDigit(s[e+1]) && s[e+1] != ':'
 		}
 	}
 	return true
@@ -353,6 +390,13 @@ func ipv4At(s string, i int) int {
 			return 0
 		}
 		p = q
+	}
+	// A port (10.0.0.1:8080) stays out of the span.
+	if p+1 < len(s) && s[p] == ':' && asciiDigit(s[p+1]) {
+		if q := digitRunEnd(s, p+1); q-p-1 <= 5 && numberEndsClean(s, q) {
+			return p
+		}
+		return 0
 	}
 	if !numberEndsClean(s, p) {
 		return 0
@@ -393,7 +437,7 @@ func ipv6At(s string, i int) int {
 	}
 	// Ratios written as 3:6::8:16 parse as IPv6: ask for a hex letter or a
 	// group of three or more digits.
-	if colons < 2 || !digit || !letter && !long || e < len(s) && piiWordByte(s[e]) {
+	if colons < 2 || !digit || !letter && !long || e < len(s) && (piiClass[s[e]]&pAlnum != 0 || s[e] == '_') {
 		return 0
 	}
 	a, err := netip.ParseAddr(s[i:e])
@@ -586,7 +630,13 @@ func emailAt(s string, at, from int) (start, end int) {
 	for l < at && (s[l] == '.' || s[l] == '-' || s[l] == '+') {
 		l++
 	}
-	if l == at || s[at-1] == '.' {
+	if l == at || s[at-1] == '.' || !strings.ContainsFunc(s[l:at], func(r rune) bool { return r < 0x80 && piiClass[r]&pAlnum != 0 }) {
+		return 0, 0
+	}
+	// A local part of digits glued to numbers before it (020 7946 0958
+	// 12@x.com) is no address: the number would be found once it is
+	// redacted.
+	if asciiDigit(s[l]) && !numberStartsClean(s, l, from) {
 		return 0, 0
 	}
 	p := at + 1

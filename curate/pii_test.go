@@ -41,6 +41,7 @@ func TestScanPIIPositives(t *testing.T) {
 		// IP addresses.
 		{PIIIP, "host 192.168.0.1 is up", "192.168.0.1"},
 		{PIIIP, "at 10.0.0.1.", "10.0.0.1"},
+		{PIIIP, "proxy 10.0.0.1:8080 here", "10.0.0.1"},
 		{PIIIP, "[2001:db8::1]:8080", "2001:db8::1"},
 		{PIIIP, "fe80::1ff:fe23:4567:890a%eth0", "fe80::1ff:fe23:4567:890a"},
 		{PIIIP, "mapped ::ffff:192.0.2.1 here", "::ffff:192.0.2.1"},
@@ -91,7 +92,7 @@ func TestScanPIINegatives(t *testing.T) {
 		"999.1.1.1", "pi is 3.14159265358979", "4111111111111112", "4111 1111 1111 1112",
 		"1234567812345678", "9780306406157",
 		// Colons that are not IPv6.
-		"a ratio 3:6::8:16 as", "Moose::Role", "std::vector<int>", "Dead::Beef", "12:30", "ab:cd:ef",
+		"a ratio 3:6::8:16 as", "0.0.0.0::1", "10.0.0.1:80:90", "Moose::Role", "std::vector<int>", "Dead::Beef", "12:30", "ab:cd:ef",
 		// Addresses that are not.
 		"@twitter handle", "user@localhost", "a@b", "foo@bar.c", "x@1.2.3.4", "bob at example dot com",
 		"C++ and C#", "email@", "@",

@@ -113,8 +113,8 @@ type MetricsConfig struct {
 	MaxCompressionRatio float64 `yaml:"max_compression_ratio"`
 }
 
-// Default thresholds; see MetricsConfig and the README for the flag rates
-// they give on the real stream.
+// Default thresholds; see MetricsConfig. TestMetricsRealStream logs the
+// flag rates they give on the real stream, per source.
 const (
 	DefaultMinWords            = 3
 	DefaultMaxWords            = 100_000

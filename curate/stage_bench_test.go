@@ -12,8 +12,8 @@ import (
 
 // BenchmarkCurate runs the whole curate stage over real raw segments in an
 // in-memory lake: read Parquet, audit, dedup, difficulty, write the four
-// tables and the state, in windows of 25k records (each written while the
-// next is curated). It reports records/s and MB/s of text.
+// tables and the state, in one default window of 100k records. It reports
+// records/s and MB/s of text.
 //
 //	go test -run '^$' -bench Curate -benchtime 3x -cpuprofile cpu.out ./curate/ | tee new.txt
 //	benchstat old.txt new.txt; go tool pprof -top curate.test cpu.out
@@ -30,7 +30,7 @@ func BenchmarkCurate(b *testing.B) {
 				b.StopTimer()
 				store := lake.NewMem()
 				writeRaw(b, store, lines, 4, 10_000)
-				cfg := curate.Config{Lake: "mem", WindowRecords: 25_000, ExitOnIdle: 1}
+				cfg := curate.Config{Lake: "mem", ExitOnIdle: 1} // the default window: 100k records
 				cfg.SetDefaults()
 				st, err := curate.New(context.Background(), cfg, store, nil, nil)
 				if err != nil {

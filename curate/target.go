@@ -56,6 +56,10 @@ type Target struct {
 	tgtLog []float32 // ln p_target(b), rebuilt when stale
 	stale  bool
 	feats  []uint64
+	// featsOf is the text feats were computed from, so that Observe after
+	// Similarity of the same text does not tokenise it again.
+	featsOf string
+	featsOK bool
 }
 
 // Bucket counts of NewTarget.
@@ -98,19 +102,37 @@ func (t *Target) FitTargetSeq(texts iter.Seq[string]) {
 		t.tgt = make([]uint64, len(t.raw))
 	}
 	for text := range texts {
-		t.feats = AppendFeatures(t.feats[:0], text)
-		for _, f := range t.feats {
+		for _, f := range t.textFeatures(text) {
 			t.tgt[t.bucket(f)]++
 		}
 		t.tgtN += uint64(len(t.feats))
+		t.dropBigScratch()
 	}
 	t.stale = true
 }
 
 // Observe adds the features of text to the raw (stream) counts.
 func (t *Target) Observe(text string) {
-	t.feats = AppendFeatures(t.feats[:0], text)
-	t.ObserveFeatures(t.feats)
+	t.ObserveFeatures(t.textFeatures(text))
+	t.dropBigScratch()
+}
+
+// dropBigScratch lets go of the features (and the text) of an
+// exceptionally long text.
+func (t *Target) dropBigScratch() {
+	if cap(t.feats) > 1<<17 {
+		t.feats, t.featsOf, t.featsOK = nil, "", false
+	}
+}
+
+// textFeatures returns the features of text, reusing those of the last
+// call when it was for the same text.
+func (t *Target) textFeatures(text string) []uint64 {
+	if !t.featsOK || text != t.featsOf {
+		t.feats = AppendFeatures(t.feats[:0], text)
+		t.featsOf, t.featsOK = text, true
+	}
+	return t.feats
 }
 
 // ObserveFeatures is Observe for features from AppendFeatures or
@@ -127,8 +149,9 @@ func (t *Target) ObserveFeatures(feats []uint64) {
 
 // Similarity returns the similarity of text to the target (see Target).
 func (t *Target) Similarity(text string) float32 {
-	t.feats = AppendFeatures(t.feats[:0], text)
-	return t.SimilarityFeatures(t.feats)
+	sim := t.SimilarityFeatures(t.textFeatures(text))
+	t.dropBigScratch()
+	return sim
 }
 
 // SimilarityFeatures is Similarity for features from AppendFeatures or
@@ -380,6 +403,6 @@ func (t *Target) UnmarshalBinary(data []byte) error {
 	if len(rest) != 0 {
 		return bad("%d trailing bytes", len(rest))
 	}
-	*t = Target{logB: logB, raw: raw, rawN: rawN, tgt: tgt, tgtN: tgtN, stale: true}
+	*t = Target{logB: logB, raw: raw, rawN: rawN, tgt: tgt, tgtN: tgtN, stale: true, feats: t.feats[:0]}
 	return nil
 }

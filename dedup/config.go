@@ -15,7 +15,7 @@ const (
 	DefaultSketchSize    = 128
 	DefaultThreshold     = 0.55
 	DefaultMaxCandidates = 64
-	DefaultMaxRecords    = 4_000_000
+	DefaultMaxRecords    = 2_000_000
 	DefaultGenerations   = 4
 )
 
@@ -92,8 +92,10 @@ type Config struct {
 	// ShingleWords is the number of words in one shingle (state). A text
 	// with fewer words is one shingle.
 	ShingleWords int `yaml:"shingle_words"`
-	// NumPerm is the number of MinHash values per record (state). It must
-	// equal Bands*Rows; zero means Bands*Rows.
+	// NumPerm is the number of MinHash values per record (state): the bins
+	// of one-permutation hashing. It must equal Bands*Rows; zero means
+	// Bands*Rows. MinHash only proposes candidates (verification is on the
+	// sketch), so it needs no more values than the bands use.
 	NumPerm int `yaml:"num_perm"`
 	// Bands and Rows are the LSH banding (state): two records become
 	// candidates when all Rows MinHash values of at least one of the
@@ -102,26 +104,30 @@ type Config struct {
 	Bands int `yaml:"bands"`
 	Rows  int `yaml:"rows"`
 	// SketchSize is k of the bottom-k sketch kept for every cluster
-	// representative (state). Candidates are verified on it: the Jaccard
-	// similarity is exact when both shingle sets have at most SketchSize
-	// shingles together, an estimate (standard error about
-	// sqrt(J(1-J)/SketchSize)) otherwise.
+	// representative (state): its k smallest shingle hashes, 4 bytes each.
+	// Candidates are verified on it: the similarity is the exact Jaccard
+	// similarity when both texts have fewer than SketchSize distinct
+	// shingles, an estimate (standard error about sqrt(J(1-J)/SketchSize))
+	// otherwise.
 	SketchSize int `yaml:"sketch_size"`
-	// Seed seeds the MinHash permutations (state). Zero is a valid seed.
+	// Seed seeds the one-permutation hashing and the band keys (state).
+	// Zero is a valid seed.
 	Seed uint64 `yaml:"seed"`
 	// Threshold is the verified Jaccard similarity at or above which a
 	// record is a near duplicate of a cluster representative, in (0, 1].
 	Threshold float64 `yaml:"threshold"`
-	// MaxCandidates bounds the representatives verified for one record, and
-	// the steps walked along one LSH bucket, which bounds the cost of a
-	// record whose bands hit a crowded bucket (shared boilerplate).
+	// MaxCandidates bounds the representatives verified for one record
+	// (those sharing the most LSH keys with it first). Each LSH bucket is
+	// read, and filled, at most 4*MaxCandidates entries deep, which bounds
+	// the cost and memory of keys that boilerplate makes crowded.
 	MaxCandidates int `yaml:"max_candidates"`
 	// MaxRecords bounds the distinct normalised texts the index remembers;
-	// negative means no bound. The index keeps Generations
-	// generations of MaxRecords/Generations texts each; when a new one
-	// opens beyond that, the oldest is forgotten whole, so memory stays
-	// under about MaxRecords*Stats().BytesPerRecord, and a record whose
-	// only earlier copies were forgotten starts a new cluster.
+	// negative means no bound. The index keeps Generations generations of
+	// MaxRecords/Generations texts each; when a new one opens beyond that,
+	// the oldest is forgotten whole, so memory stays under about
+	// MaxRecords*Stats().BytesPerRecord (about 360 bytes on the real
+	// stream), and a record whose only earlier copies were forgotten
+	// starts a new cluster.
 	MaxRecords int64 `yaml:"max_records"`
 	// Generations is how many generations MaxRecords is split into. A
 	// changed MaxRecords or Generations applies to the generations opened

@@ -25,7 +25,7 @@ func loadConfig(t *testing.T, path string) Config {
 func TestConfigDefaults(t *testing.T) {
 	c := DefaultConfig()
 	want := Config{Punctuation: PunctStrip, ShingleWords: 3, NumPerm: 24, Bands: 12, Rows: 2,
-		SketchSize: 128, Threshold: 0.55, MaxCandidates: 64, MaxRecords: 4_000_000, Generations: 4}
+		SketchSize: 128, Threshold: 0.55, MaxCandidates: 64, MaxRecords: 2_000_000, Generations: 4}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}

@@ -3,7 +3,6 @@ package dedup
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"unsafe"
 )
 
@@ -233,8 +232,11 @@ func (ix *Index) AddSignature(id RecordID, sig *Signature) Result {
 	g.exact.put(key, e)
 	if len(sig.sketch) > 0 {
 		r := g.addRep(e, sig.sketch)
+		// A bucket is never read deeper than this: more entries would only
+		// cost memory and insertion time (boilerplate keys collect many).
+		depth := bucketDepth * ix.cfg.MaxCandidates
 		for _, k := range sig.bands {
-			g.bands.insert(k, r)
+			g.bands.insert(k, r, depth)
 		}
 	}
 	ix.unique++
@@ -314,8 +316,10 @@ func (ix *Index) nearest(sig *Signature) (gi int, r uint32, sim float64, ok bool
 		return 0, 0, 0, false
 	}
 	cands := ix.cands
-	if len(cands) > 1 {
-		slices.SortFunc(cands, func(a, b candidate) int {
+	if len(cands) > maxc {
+		// Verify the maxc that share the most keys (ties: oldest first);
+		// which of them is verified first does not change the result.
+		selectFirst(cands, maxc, func(a, b candidate) int {
 			if a.hits != b.hits {
 				return b.hits - a.hits
 			}
@@ -324,8 +328,6 @@ func (ix *Index) nearest(sig *Signature) (gi int, r uint32, sim float64, ok bool
 			}
 			return cmp.Compare(a.rep, b.rep)
 		})
-	}
-	if len(cands) > maxc {
 		cands = cands[:maxc]
 	}
 	q := newQuery(sig.sketch, k, &ix.qset)
@@ -411,7 +413,7 @@ type Stats struct {
 	Unique         int64   // ... decided unique
 	Exact          int64   // ... decided exact duplicates
 	Near           int64   // ... decided near duplicates
-	Verified       int64   // LSH candidates verified (similarity computed)
+	Verified       int64   // LSH candidates checked (at most MaxCandidates a record)
 	Evicted        int64   // distinct normal forms forgotten with old generations
 	Records        int     // distinct normal forms remembered
 	Clusters       int     // cluster representatives in the LSH index

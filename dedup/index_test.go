@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -211,7 +212,10 @@ func TestRecordID(t *testing.T) {
 	if s := (RecordID{"records", 3, 42}).String(); s != "records/3/42" {
 		t.Errorf("String: %q", s)
 	}
-	for _, bad := range []string{"", "records", "records/3", "records/x/1", "records/1/99999999999999999999"} {
+	if s := (RecordID{}).String(); s != "" {
+		t.Errorf("zero RecordID: %q", s)
+	}
+	for _, bad := range []string{"records", "/", "records/3", "records/x/1", "records/1/99999999999999999999"} {
 		if _, err := ParseRecordID(bad); !errors.Is(err, ErrRecordID) {
 			t.Errorf("ParseRecordID(%q): %v", bad, err)
 		}
@@ -220,5 +224,29 @@ func TestRecordID(t *testing.T) {
 		if d.String() != want {
 			t.Errorf("%d: %q", d, d.String())
 		}
+	}
+}
+
+// TestHugeText: a 10 MB record (bad input the stage must survive) is
+// deduplicated like any other, and its scratch is not kept afterwards.
+func TestHugeText(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 10<<20; i++ {
+		fmt.Fprintf(&b, "word%d, ", i%100000)
+	}
+	huge := b.String()
+	ix := mustIndex(t, Config{})
+	if r := ix.Add(RecordID{"t", 0, 0}, huge); r.Decision != Unique {
+		t.Fatalf("%+v", r)
+	}
+	if r := ix.Add(RecordID{"t", 0, 1}, huge+" tail"); r.Decision != NearDuplicate || r.Similarity < 0.9 {
+		t.Errorf("huge near duplicate: %+v", r)
+	}
+	ix.Add(RecordID{"t", 0, 2}, "a small record after it")
+	if s := ix.signer; cap(s.text) > 16*keepScratch || cap(s.words) > keepScratch || len(s.set.slots) > 4*keepScratch {
+		t.Errorf("the signer keeps %d, %d and %d scratch after a small record", cap(s.text), cap(s.words), len(s.set.slots))
+	}
+	if s := ix.Stats(); s.Bytes > 1<<20 {
+		t.Errorf("index holds %d bytes after two huge records", s.Bytes)
 	}
 }

@@ -15,9 +15,13 @@ type RecordID struct {
 }
 
 // String returns "topic/partition/offset", the form of the dup_of and
-// cluster_id audit columns. Kafka topic names cannot hold '/', so the form
-// is unambiguous (ParseRecordID reads it back).
+// cluster_id audit columns, and "" for the zero RecordID (the DupOf of a
+// unique record). Kafka topic names cannot hold '/', so the form is
+// unambiguous (ParseRecordID reads it back).
 func (r RecordID) String() string {
+	if r.IsZero() {
+		return ""
+	}
 	b, _ := r.AppendText(make([]byte, 0, len(r.Topic)+24))
 	return string(b)
 }
@@ -25,6 +29,9 @@ func (r RecordID) String() string {
 // AppendText appends the String form to b. It never fails (the error is for
 // encoding.TextAppender).
 func (r RecordID) AppendText(b []byte) ([]byte, error) {
+	if r.IsZero() {
+		return b, nil
+	}
 	b = append(b, r.Topic...)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(r.Partition), 10)
@@ -41,8 +48,11 @@ func (r RecordID) IsZero() bool { return r == RecordID{} }
 // ErrRecordID is wrapped by ParseRecordID's errors.
 var ErrRecordID = errors.New("dedup: malformed record id")
 
-// ParseRecordID reads the String form.
+// ParseRecordID reads the String form ("" is the zero RecordID).
 func ParseRecordID(s string) (RecordID, error) {
+	if s == "" {
+		return RecordID{}, nil
+	}
 	j := strings.LastIndexByte(s, '/')
 	if j < 0 {
 		return RecordID{}, fmt.Errorf("%w %q: want topic/partition/offset", ErrRecordID, s)

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -83,6 +84,7 @@ func (s *Signer) Normalized() []byte { return s.text }
 
 // Sign computes the signature of text into sig, reusing sig's buffers.
 func (s *Signer) Sign(sig *Signature, text string) {
+	s.shrink()
 	s.text = s.norm.append(s.text[:0], text, s.cfg.Punctuation)
 	sig.Exact = xxhash.Sum64(s.text)
 	sig.layout = s.layout
@@ -90,6 +92,21 @@ func (s *Signer) Sign(sig *Signature, text string) {
 	sig.Shingles = len(s.hashes)
 	s.sketchInto(sig)
 	s.bandsInto(sig)
+}
+
+// keepScratch is the most scratch (bytes of text, shingles) a Signer keeps
+// from one text to the next: one huge record must not pin its buffers for
+// the life of a long-running stage.
+const keepScratch = 1 << 16
+
+func (s *Signer) shrink() {
+	if cap(s.text) > 16*keepScratch {
+		s.text = nil
+		s.norm = normalizer{}
+	}
+	if cap(s.words) > keepScratch || cap(s.hashes) > keepScratch || len(s.set.slots) > 4*keepScratch {
+		s.words, s.hashes, s.set = nil, nil, u32set{}
+	}
 }
 
 // shingle hashes every word of the normal form once (words are separated
@@ -132,18 +149,65 @@ func (s *Signer) shingle() {
 
 // sketchInto stores the bottom-k sketch of the distinct shingles: all of
 // their 32-bit hashes when there are fewer than SketchSize (a complete
-// sketch, in first-occurrence order), else the SketchSize smallest,
-// ascending.
+// sketch, in first-occurrence order), else the SketchSize smallest (in the
+// deterministic order selection leaves them).
 func (s *Signer) sketchInto(sig *Signature) {
 	sk := sig.sketch[:0]
 	for _, h := range s.hashes {
 		sk = append(sk, uint32(h))
 	}
-	if k := s.cfg.SketchSize; len(sk) >= k {
-		slices.Sort(sk)
+	if k := s.cfg.SketchSize; len(sk) > k {
+		selectSmallest(sk, k)
 		sk = sk[:k]
 	}
 	sig.sketch = sk
+}
+
+// selectSmallest reorders distinct values a so that its k smallest come
+// first.
+func selectSmallest(a []uint32, k int) { selectFirst(a, k, cmp.Compare[uint32]) }
+
+// selectFirst reorders a, whose elements are distinct under the total order
+// cmp, so that its k first in that order come first (Hoare's quickselect
+// with median-of-three pivots: linear on average, deterministic).
+func selectFirst[T any](a []T, k int, cmp func(x, y T) int) {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if cmp(a[mid], a[lo]) < 0 {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if cmp(a[hi], a[lo]) < 0 {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if cmp(a[hi], a[mid]) < 0 {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		p := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp(a[i], p) < 0 {
+				i++
+			}
+			for cmp(a[j], p) > 0 {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		// Now a[lo..j] <= p <= a[i..hi].
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 // bandsInto computes NumPerm MinHash values by one-permutation hashing

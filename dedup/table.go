@@ -1,6 +1,9 @@
 package dedup
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // table is an open-addressing hash table (linear probing) from non-zero keys
 // that are already hashes to uint32 values; key 0 marks an empty slot. It
@@ -54,18 +57,25 @@ func (t *table[K]) put(k K, v uint32) {
 	}
 }
 
-// insert adds the pair (k, v) (k != 0) even when k is already there.
-func (t *table[K]) insert(k K, v uint32) {
+// insert adds the pair (k, v) (k != 0) unless k is there limit times
+// already, and reports whether it did. A key's entries lie along its probe
+// sequence in the order they were added.
+func (t *table[K]) insert(k K, v uint32, limit int) bool {
 	if (t.n+1)*4 > len(t.keys)*3 {
 		t.grow()
 	}
 	mask := len(t.keys) - 1
 	i := t.home(k)
-	for t.keys[i] != 0 {
-		i = (i + 1) & mask
+	for same := 0; t.keys[i] != 0; i = (i + 1) & mask {
+		if t.keys[i] == k {
+			if same++; same >= limit {
+				return false
+			}
+		}
 	}
 	t.keys[i], t.vals[i] = k, v
 	t.n++
+	return true
 }
 
 // next returns the first slot at or after probe position i (start with
@@ -94,7 +104,7 @@ func (t *table[K]) grow() {
 	t.keys, t.vals, t.n = make([]K, c), make([]uint32, c), 0
 	for i, k := range old {
 		if k != 0 {
-			t.insert(k, oldv[i])
+			t.insert(k, oldv[i], math.MaxInt)
 		}
 	}
 }
