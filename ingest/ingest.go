@@ -486,6 +486,9 @@ func (p *partition) run(gctx context.Context, ready func()) error {
 	// Spans are committed in order by one committer, so encoding overlaps
 	// fetching and decoding; the unbuffered hand-off bounds memory to the
 	// open span plus the one being committed.
+	// Malformed records below the DLQ's resume point were committed by an
+	// earlier run; after this, p.dlqNext belongs to the committer.
+	dlqSkip := p.dlqNext
 	commits := make(chan *span)
 	commitErr := make(chan error, 1)
 	go func() {
@@ -566,7 +569,7 @@ func (p *partition) run(gctx context.Context, ready func()) error {
 		rec, reason := dec.Decode(m.Value)
 		if reason == "" {
 			raw.Append(meta, rec)
-		} else if m.Offset >= p.dlqNext {
+		} else if m.Offset >= dlqSkip {
 			dlq.Append(meta, m.Value, reason)
 			reasons[reason]++
 		}
