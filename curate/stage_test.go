@@ -66,27 +66,11 @@ func runStage(t testing.TB, cfg curate.Config, store lake.Store) error {
 
 func readAll[T any](t testing.TB, store lake.Store, table string) []T {
 	t.Helper()
-	ctx := context.Background()
-	objs, err := store.List(ctx, table+"/")
+	rows, err := lake.ReadTable[T](context.Background(), store, table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []T
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
-		data, err := store.Get(ctx, o.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := lake.ReadRows[T](data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rows...)
-	}
-	return out
+	return rows
 }
 
 // checkAudit checks the invariants of the audit table against n inputs.

@@ -27,34 +27,10 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	return printAudit(ctx, e.stdout, store)
 }
 
-// readTable reads every committed file of a table.
-func readTable[T any](ctx context.Context, store lake.Store, table string) ([]T, error) {
-	objs, err := store.List(ctx, table+"/")
-	if err != nil {
-		return nil, err
-	}
-	var out []T
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
-		data, err := store.Get(ctx, o.Key)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := lake.ReadRows[T](data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Key, err)
-		}
-		out = append(out, rows...)
-	}
-	return out, nil
-}
-
 // printAudit prints audit/summary aggregated over every window, and the
 // newest curriculum plan.
 func printAudit(ctx context.Context, w io.Writer, store lake.Store) error {
-	rows, err := readTable[schemas.AuditSummary](ctx, store, schemas.TableAuditSummary)
+	rows, err := lake.ReadTable[schemas.AuditSummary](ctx, store, schemas.TableAuditSummary)
 	if err != nil {
 		return err
 	}
@@ -131,7 +107,7 @@ func printAudit(ctx context.Context, w io.Writer, store lake.Store) error {
 	fmt.Fprintf(w, "\nchar entropy (bits, half-bit bins) and length (words, powers of two), all domains:\n")
 	fmt.Fprintf(w, "  entropy %s\n  length  %s\n", spark(all.ent), spark(all.length))
 
-	plans, err := readTable[schemas.CurriculumPlan](ctx, store, schemas.TableCurriculum)
+	plans, err := lake.ReadTable[schemas.CurriculumPlan](ctx, store, schemas.TableCurriculum)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,10 @@ package lake
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -32,4 +34,29 @@ func EncodeRows[T any](table string, version int, rows []T) ([]byte, error) {
 		return nil, fmt.Errorf("lake: encoding %s rows: %w", table, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// ReadTable reads every committed file under a table's prefix (all of its
+// partitions) into Go rows, in key order.
+func ReadTable[T any](ctx context.Context, s Store, table string) ([]T, error) {
+	objs, err := s.List(ctx, table+"/")
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".parquet") {
+			continue
+		}
+		data, err := s.Get(ctx, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := ReadRows[T](data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Key, err)
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
 }
