@@ -112,7 +112,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		"  SELECT domain, count(*) FROM '%[1]s/raw/**/*.parquet' GROUP BY ALL;\n"+
 		"  SELECT reason, count(*) FROM '%[1]s/dlq/**/*.parquet' GROUP BY ALL;\n"+
 		"  SELECT decision, count(*) FROM '%[1]s/audit/records/*.parquet' GROUP BY ALL;\n"+
-		"  SELECT domain, dup_of, text FROM '%[1]s/audit/records/*.parquet' JOIN '%[1]s/raw/**/*.parquet' USING (topic, partition, \"offset\") WHERE dup_of IS NOT NULL LIMIT 5;\n", abs)
+		"  SELECT a.domain, a.dup_of, r.text FROM '%[1]s/audit/records/*.parquet' a JOIN '%[1]s/raw/**/*.parquet' r\n"+
+		"    USING (topic, partition, \"offset\") WHERE a.dup_of IS NOT NULL LIMIT 5;\n", abs)
 	return nil
 }
 
