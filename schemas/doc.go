@@ -51,4 +51,74 @@
 // The reasons, one per kind of fault, are stable strings meant for GROUP BY:
 // ReasonInvalidJSON, ReasonNotObject, ReasonMissingText, ReasonTextNotString,
 // ReasonEmptyText, ReasonInvalidUTF8, ReasonTooLarge and ReasonInvalidTS.
+//
+// # Curate tables
+//
+// Package curate writes one file per window (a commit of a bounded number
+// of input records), named by the window number:
+//
+//	audit/records/<window>.parquet   AuditRecord, one row for EVERY input record (AuditRecordsVersion)
+//	audit/summary/<window>.parquet   AuditSummary, per window and domain (AuditSummaryVersion)
+//	curated/<window>.parquet         Curated, the kept records (CuratedVersion)
+//	curriculum/<window>.parquet      CurriculumPlan, the plan version of the window (CurriculumVersion)
+//
+// Table audit/records (version 1):
+//
+//	topic, partition, offset, kafka_ts, id, source, domain   as in raw; (topic, partition, offset) is unique
+//	decision           kept, exact_duplicate, near_duplicate or filtered
+//	reason             why it was not kept: "exact duplicate after normalisation", the estimated
+//	                   Jaccard of a near duplicate, or the quality flag that filtered it; null when kept
+//	cluster_id         "topic/partition/offset" of the first record of its duplicate cluster; never
+//	                   null, and two records share it exactly when dedup judged them duplicates
+//	dup_of             "topic/partition/offset" of the record it duplicates; null unless a duplicate
+//	and the audit columns below.
+//
+// Audit columns (audit/records and curated):
+//
+//	length_chars        Unicode code points
+//	length_words        whitespace-separated words
+//	char_entropy        Shannon entropy of the characters, bits per character
+//	word_entropy        Shannon entropy of the lower-cased words, bits per word
+//	compression_ratio   bytes over an estimate of the zstd-compressed size (higher: more redundant)
+//	dup_line_frac       Gopher: characters in lines that repeat an earlier line, over all characters
+//	top2gram_frac, top3gram_frac, top4gram_frac
+//	                    Gopher: characters covered by the most frequent repeated word n-gram
+//	alpha_word_frac     words holding at least one letter, over all words
+//	stop_words          English stop words (the, be, to, of, and, that, have, with)
+//	lang_guess          en, de, fr, es, it, nl, pt, a script-implied language, "other" or "und"
+//	script              Latin, Greek, Cyrillic, ..., "Mixed" or "None"
+//	pii_flags           list: email, phone, ip, credit_card (Luhn-checked), secret
+//	target_similarity   mean log importance weight of the record's hashed word 1- and 2-grams,
+//	                    target against stream (DSIR); typicality in the stream without a target
+//	quality_flags       list: too_short, too_long, low_alpha, high_dup_lines, high_ngram_repetition,
+//	                    low_entropy, no_stop_words, high_compression, binary
+//	difficulty          weighted mean of standardised word entropy, -compression_ratio,
+//	                    log(1+words) and -target_similarity
+//	curriculum_stage    0 (easiest) to stages-1: the difficulty quantile of the window's plan
+//
+// Table curated (version 1): topic, partition, offset, kafka_ts, id, source,
+// domain, lang and text as in raw (text with PII replaced by placeholders
+// when redacted is true), cluster_id, and the audit columns.
+//
+// Table audit/summary (version 1), one row per window and domain, domain "*"
+// for all:
+//
+//	window, window_start, window_end   the window number and its kafka_ts range
+//	records, kept, exact_duplicates, near_duplicates, filtered, dup_rate
+//	mean_char_entropy, mean_word_entropy, mean_words
+//	entropy_hist        char entropy counts in half-bit bins from 0 to 8
+//	length_hist         word counts in bins 0, 1, 2-3, 4-7, ..., 1024+
+//	distinct_bigram_ratio, vocab_size   diversity of up to 2000 sampled records
+//	domain_share        records over the window's records
+//	cross_domain_dups   duplicates whose original in the window has another domain
+//	vocab_overlap       share of the domain's sampled vocabulary other domains also use
+//	mean_target_similarity, target_gap   the domain's mean, and the window mean minus it
+//	pii_records         records with a PII flag
+//
+// Table curriculum (version 1), per plan version, pacing and stage:
+//
+//	version, records    the window that made the plan and the records it has seen
+//	stage, difficulty_lo, difficulty_hi, stage_records
+//	pacing, start_fraction   linear, root or step, and the training progress in [0, 1]
+//	                    at which the stage opens
 package schemas
