@@ -13,14 +13,8 @@ var DefaultDrop = []string{"too_short", "too_long", "low_alpha", "high_dup_lines
 
 // auditOf turns the metrics of a record into its audit columns.
 func auditOf(m *Metrics) schemas.Audit {
-	pii := m.PII.Strings()
-	if pii == nil {
-		pii = []string{}
-	}
-	flags := m.QualityFlags.Strings()
-	if flags == nil {
-		flags = []string{}
-	}
+	pii := piiStrings[m.PII&(1<<numPIIKinds-1)]
+	flags := qualityStrings[m.QualityFlags&(1<<numQualityFlags-1)]
 	return schemas.Audit{
 		LengthChars:      m.LengthChars,
 		LengthWords:      m.LengthWords,
@@ -39,4 +33,28 @@ func auditOf(m *Metrics) schemas.Audit {
 		TargetSimilarity: m.TargetSimilarity,
 		QualityFlags:     flags,
 	}
+}
+
+// piiStrings and qualityStrings hold the audit column value of every flag
+// set, so that auditOf allocates nothing. The slices are shared by every
+// row with the same flags and must never be changed; their capacity is
+// their length, so that an append copies.
+var (
+	piiStrings     = flagStrings[PIIFlags](numPIIKinds)
+	qualityStrings = flagStrings[QualityFlags](numQualityFlags)
+)
+
+func flagStrings[F interface {
+	~uint8 | ~uint16
+	Strings() []string
+}](n int) [][]string {
+	out := make([][]string, 1<<n)
+	for f := range out {
+		s := F(f).Strings()
+		if s == nil {
+			s = []string{}
+		}
+		out[f] = s[:len(s):len(s)]
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,28 +36,28 @@ const (
 
 // Config configures the curate stage.
 type Config struct {
-	Lake   string
-	Topics []string // raw topics to curate; empty: every topic in the lake
+	Lake   string   `yaml:"lake"`
+	Topics []string `yaml:"topics"` // raw topics to curate; empty: every topic in the lake
 	// Target is an optional file of target-domain texts (JSON Lines with a
 	// "text" field, or plain lines; .gz read transparently). Without it the
 	// target is the stream seen so far.
-	Target string
+	Target string `yaml:"target"`
 	// Redact replaces PII spans in curated text with placeholders.
-	Redact bool
+	Redact bool `yaml:"redact"`
 	// WindowRecords bounds the input records of one window: one commit of
 	// every curate table.
-	WindowRecords int
-	Poll          time.Duration // how often to look for new raw segments
-	ExitOnIdle    time.Duration // > 0: exit after no new segment for this long
+	WindowRecords int           `yaml:"window_records"`
+	Poll          time.Duration `yaml:"poll"`         // how often to look for new raw segments
+	ExitOnIdle    time.Duration `yaml:"exit_on_idle"` // > 0: exit after no new segment for this long
 	// Curriculum.
-	Stages            int
-	InitialCompetence float64
-	Weights           DifficultyWeights
+	Stages            int               `yaml:"stages"`
+	InitialCompetence float64           `yaml:"initial_competence"`
+	Weights           DifficultyWeights `yaml:"weights"`
 	// Drop lists the quality flags that filter a record out of curated.
-	Drop          []string
-	Dedup         dedup.Config
-	Metrics       MetricsConfig
-	TargetBuckets int
+	Drop          []string      `yaml:"drop"`
+	Dedup         dedup.Config  `yaml:"dedup"`
+	Metrics       MetricsConfig `yaml:"metrics"`
+	TargetBuckets int           `yaml:"target_buckets"`
 }
 
 // SetDefaults fills every unset field with its default.
@@ -342,31 +343,39 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	t0 := time.Now()
-	w := newWindow(p.Seq)
 	rows, cursor, err := s.readPlan(ctx, p)
 	if err != nil {
 		return 0, err
 	}
+	w := newWindow(p.Seq, len(rows))
 	tRead := time.Since(t0)
 	// The pure, costly part of each record (audit metrics, hashed features,
 	// the dedup signature) runs on every core, a chunk at a time; decisions
 	// that depend on the records before (target model, dedup index,
 	// difficulty moments) stay serial, in plan order, as chunks complete.
 	chunks := analyzeParallel(ctx, s.cfg, rows)
-	audits := make([]schemas.AuditRecord, 0, len(rows))
-	var curated []schemas.Curated
+	// Rows are built in place: they are large, and most records are kept.
+	audits := make([]schemas.AuditRecord, len(rows))
+	curated := make([]schemas.Curated, 0, len(rows))
+	n := 0
 	for _, ch := range chunks {
 		<-ch.done
 		for i := range ch.res {
 			r := &rows[ch.from+i]
-			a, c, dupOf := s.curateRecord(r, &ch.res[i])
-			w.add(&a, dupOf, ch.res[i].feats)
-			audits = append(audits, a)
-			if c != nil {
-				curated = append(curated, *c)
+			a := &audits[n]
+			n++
+			curated = curated[:len(curated)+1]
+			kept, dupOf := s.curateRecord(r, &ch.res[i], a, &curated[len(curated)-1])
+			if !kept {
+				curated = curated[:len(curated)-1]
 			}
+			w.add(a, dupOf, ch.res[i].feats)
 		}
 		ch.res = nil
+	}
+	audits = audits[:n]
+	if len(curated) == 0 {
+		curated = nil
 	}
 	if err := ctx.Err(); err != nil {
 		// Nothing is committed: the plan is redone on restart.
@@ -386,7 +395,7 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	}
 	s.log.Debug("window curated", "window", p.Seq, "records", len(audits), "kept", len(curated),
 		"read", tRead, "curate", tCurate-tRead, "snapshot_and_wait", time.Since(t0)-tCurate)
-	n := len(audits)
+	n = len(audits)
 	s.records.Add(int64(n))
 	s.kept.Add(int64(len(curated)))
 	s.m.windows.Inc()
@@ -396,16 +405,16 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// curateRecord decides the fate of one raw record from its analysis.
-// It returns the audit row, the curated row (nil unless kept), and the
-// record it duplicates (zero when none).
-func (s *Stage) curateRecord(r *schemas.Raw, an *analysis) (schemas.AuditRecord, *schemas.Curated, recKey) {
+// curateRecord decides the fate of one raw record from its analysis. It
+// fills in the audit row a and, when it keeps the record (the bool), the
+// curated row c; it returns the record it duplicates (zero when none).
+func (s *Stage) curateRecord(r *schemas.Raw, an *analysis, a *schemas.AuditRecord, c *schemas.Curated) (bool, recKey) {
 	m := an.m
 	m.TargetSimilarity = s.target.SimilarityFeatures(an.feats)
 	s.target.ObserveFeatures(an.feats)
 	audit := auditOf(&m)
 	res := s.ix.AddSignature(dedup.RecordID{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, &an.sig)
-	a := schemas.AuditRecord{
+	*a = schemas.AuditRecord{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
 		ID: r.ID, Source: r.Source, Domain: r.Domain,
 		ClusterID: res.ClusterID.String(),
@@ -432,9 +441,9 @@ func (s *Stage) curateRecord(r *schemas.Raw, an *analysis) (schemas.AuditRecord,
 		dup = recKey{res.DupOf.Topic, res.DupOf.Partition, res.DupOf.Offset}
 	}
 	if a.Decision != schemas.DecisionKept {
-		return a, nil, dup
+		return false, dup
 	}
-	c := &schemas.Curated{
+	*c = schemas.Curated{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
 		ID: r.ID, Source: r.Source, Domain: r.Domain, Lang: r.Lang, Text: r.Text,
 		ClusterID: a.ClusterID, Audit: audit,
@@ -442,7 +451,7 @@ func (s *Stage) curateRecord(r *schemas.Raw, an *analysis) (schemas.AuditRecord,
 	if s.cfg.Redact && len(audit.PIIFlags) > 0 {
 		c.Text, c.Redacted = Redact(r.Text, an.pii), true
 	}
-	return a, c, dup
+	return true, dup
 }
 
 // commit snapshots the window's state (the index and models go on changing
@@ -462,14 +471,7 @@ func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas
 	for k, v := range cursor {
 		st.Cursor[k] = v
 	}
-	var err error
-	if st.Dedup, err = s.ix.MarshalBinary(); err != nil {
-		return err
-	}
-	if st.Target, err = s.target.MarshalBinary(); err != nil {
-		return err
-	}
-	state, err := st.encode()
+	state, err := s.snapshot(&st)
 	if err != nil {
 		return err
 	}
@@ -486,6 +488,38 @@ func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas
 		done <- s.write(context.WithoutCancel(ctx), p.Seq, st.Records, audits, curated, summary, planRows, state)
 	}()
 	return nil
+}
+
+// snapshot sets st's blobs to the state of the dedup index and target
+// model and returns the encoded state object (state.encode). The dedup
+// index, the bulk of it, is written straight into the object, not copied
+// there: it grows with the stream (hundreds of MB).
+func (s *Stage) snapshot(st *state) ([]byte, error) {
+	st.Dedup = nil
+	var err error
+	if st.Target, err = s.target.MarshalBinary(); err != nil {
+		return nil, err
+	}
+	head, err := st.encodeHead()
+	if err != nil {
+		return nil, err
+	}
+	size := s.ix.BinarySize()
+	out := make([]byte, 0, len(stateMagic)+3*binary.MaxVarintLen64+len(head)+size+len(st.Target))
+	out = append(out, stateMagic...)
+	out = binary.AppendUvarint(out, uint64(len(head)))
+	out = append(out, head...)
+	out = binary.AppendUvarint(out, uint64(size))
+	from := len(out)
+	if out, err = s.ix.AppendBinary(out); err != nil {
+		return nil, err
+	}
+	if got := len(out) - from; got != size {
+		return nil, fmt.Errorf("curate: dedup index state of %d bytes, announced %d", got, size)
+	}
+	st.Dedup = out[from:len(out):len(out)]
+	out = binary.AppendUvarint(out, uint64(len(st.Target)))
+	return append(out, st.Target...), nil
 }
 
 // wait waits for the window being written, if any, and returns its error.
@@ -718,9 +752,17 @@ func (s *Stage) readPlan(ctx context.Context, p *plan) ([]schemas.Raw, map[strin
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	var rows []schemas.Raw
+	n := 0
 	for _, pr := range parts {
+		n += len(pr)
+	}
+	if n == 0 {
+		return nil, cursor, nil
+	}
+	rows := make([]schemas.Raw, 0, n)
+	for i, pr := range parts {
 		rows = append(rows, pr...)
+		parts[i] = nil
 	}
 	return rows, cursor, nil
 }

@@ -12,13 +12,14 @@ import (
 
 // BenchmarkCurate runs the whole curate stage over real raw segments in an
 // in-memory lake: read Parquet, audit, dedup, difficulty, write the four
-// tables and the state, in one default window of 100k records. It reports
+// tables and the state, in default windows of 100k records (one window for
+// 100k, two for 200k, so that the growth of the state snapshot shows). It reports
 // records/s and MB/s of text.
 //
 //	go test -run '^$' -bench Curate -benchtime 3x -cpuprofile cpu.out ./curate/ | tee new.txt
 //	benchstat old.txt new.txt; go tool pprof -top curate.test cpu.out
 func BenchmarkCurate(b *testing.B) {
-	for _, n := range []int{100_000} {
+	for _, n := range []int{100_000, 200_000} {
 		lines := realtest.CorpusLines(b, n)
 		var bytes int64
 		for _, l := range lines {

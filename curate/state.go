@@ -34,19 +34,30 @@ type state struct {
 const stateMagic = "thresher-curate-state\n"
 
 func (s *state) encode() ([]byte, error) {
+	head, err := s.encodeHead()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(stateMagic)+3*binary.MaxVarintLen64+len(head)+len(s.Dedup)+len(s.Target))
+	out = append(out, stateMagic...)
+	for _, part := range [][]byte{head, s.Dedup, s.Target} {
+		out = binary.AppendUvarint(out, uint64(len(part)))
+		out = append(out, part...)
+	}
+	return out, nil
+}
+
+// encodeHead returns the gob of the state without its two large blobs.
+// Stage.snapshot lays out the same object as encode without copying the
+// dedup blob.
+func (s *state) encodeHead() ([]byte, error) {
 	head := *s
 	head.Dedup, head.Target = nil, nil
 	var hb bytes.Buffer
 	if err := gob.NewEncoder(&hb).Encode(&head); err != nil {
 		return nil, fmt.Errorf("curate: encoding state: %w", err)
 	}
-	out := make([]byte, 0, len(stateMagic)+3*binary.MaxVarintLen64+hb.Len()+len(s.Dedup)+len(s.Target))
-	out = append(out, stateMagic...)
-	for _, part := range [][]byte{hb.Bytes(), s.Dedup, s.Target} {
-		out = binary.AppendUvarint(out, uint64(len(part)))
-		out = append(out, part...)
-	}
-	return out, nil
+	return hb.Bytes(), nil
 }
 
 func decodeState(data []byte) (*state, error) {

@@ -32,8 +32,8 @@ type domainStats struct {
 	sumW    float64
 	sumSim  float64
 	sampled int
-	vocab   map[uint64]struct{}
-	bigrams map[uint64]struct{}
+	vocab   u64set
+	bigrams u64set
 	nBigram int64
 }
 
@@ -46,6 +46,8 @@ type window struct {
 	// duplicates whose original is in another domain.
 	domainOf map[winKey]uint16 // index in names
 	names    []string
+	stat     []*domainStats // stats of names[i]
+	all      *domainStats   // stats of AllDomains
 	nameIdx  map[string]uint16
 	topics   map[string]uint32
 }
@@ -64,8 +66,9 @@ type winKey struct {
 	offset    int64
 }
 
-func newWindow(seq int64) *window {
-	return &window{seq: seq, domains: map[string]*domainStats{}, domainOf: map[winKey]uint16{},
+// newWindow makes a window for about records records.
+func newWindow(seq int64, records int) *window {
+	return &window{seq: seq, domains: map[string]*domainStats{}, domainOf: make(map[winKey]uint16, records),
 		nameIdx: map[string]uint16{}, topics: map[string]uint32{}}
 }
 
@@ -81,7 +84,7 @@ func (w *window) key(r recKey) winKey {
 func (w *window) stats(domain string) *domainStats {
 	d, ok := w.domains[domain]
 	if !ok {
-		d = &domainStats{vocab: map[uint64]struct{}{}, bigrams: map[uint64]struct{}{}}
+		d = &domainStats{}
 		d.row.EntropyHist = make([]int64, entropyBins)
 		d.row.LengthHist = make([]int64, lengthBins)
 		w.domains[domain] = d
@@ -107,7 +110,11 @@ func (w *window) add(r *schemas.AuditRecord, dupOf recKey, feats []uint64) {
 	if !ok {
 		di = uint16(len(w.names))
 		w.names = append(w.names, dom)
+		w.stat = append(w.stat, w.stats(dom))
 		w.nameIdx[dom] = di
+	}
+	if w.all == nil {
+		w.all = w.stats(AllDomains)
 	}
 	w.domainOf[w.key(recKey{r.Topic, r.Partition, r.Offset})] = di
 	cross := false
@@ -117,8 +124,7 @@ func (w *window) add(r *schemas.AuditRecord, dupOf recKey, feats []uint64) {
 		}
 	}
 	words := (len(feats) + 1) / 2
-	for _, name := range []string{dom, AllDomains} {
-		d := w.stats(name)
+	for _, d := range [2]*domainStats{w.stat[di], w.all} {
 		d.row.Records++
 		switch r.Decision {
 		case schemas.DecisionKept:
@@ -149,10 +155,10 @@ func (w *window) add(r *schemas.AuditRecord, dupOf recKey, feats []uint64) {
 		if d.sampled < sampleRecords {
 			d.sampled++
 			for _, h := range feats[:words] {
-				d.vocab[h] = struct{}{}
+				d.vocab.add(h)
 			}
 			for _, h := range feats[words:] {
-				d.bigrams[h] = struct{}{}
+				d.bigrams.add(h)
 				d.nBigram++
 			}
 		}
@@ -187,9 +193,9 @@ func (w *window) rows() []schemas.AuditSummary {
 		r.MeanTargetSim = d.sumSim / rec
 		r.TargetGap = allMean - r.MeanTargetSim
 		r.DomainShare = rec / float64(all.row.Records)
-		r.VocabSize = int64(len(d.vocab))
+		r.VocabSize = int64(d.vocab.len())
 		if d.nBigram > 0 {
-			r.DistinctBigrams = float64(len(d.bigrams)) / float64(d.nBigram)
+			r.DistinctBigrams = float64(d.bigrams.len()) / float64(d.nBigram)
 		}
 		if n != AllDomains {
 			r.VocabOverlap = w.overlap(n)
@@ -205,20 +211,85 @@ func (w *window) rows() []schemas.AuditSummary {
 // domain of the window also uses.
 func (w *window) overlap(domain string) float64 {
 	d := w.domains[domain]
-	if len(d.vocab) == 0 {
+	if d.vocab.len() == 0 {
 		return 0
 	}
 	shared := 0
-	for h := range d.vocab {
+	for h := range d.vocab.all() {
 		for n, o := range w.domains {
 			if n == domain || n == AllDomains {
 				continue
 			}
-			if _, ok := o.vocab[h]; ok {
+			if o.vocab.has(h) {
 				shared++
 				break
 			}
 		}
 	}
-	return float64(shared) / float64(len(d.vocab))
+	return float64(shared) / float64(d.vocab.len())
+}
+
+// u64set is a set of hashes (open addressing, linear probing), cheaper
+// than a map for the millions of insertions of a window's vocabulary.
+type u64set struct {
+	slots []uint64 // 0 is a free slot; the hash 0 is kept in zero
+	n     int
+	zero  bool
+}
+
+func (s *u64set) len() int {
+	if s.zero {
+		return s.n + 1
+	}
+	return s.n
+}
+
+func (s *u64set) slot(h uint64) int {
+	mask := len(s.slots) - 1
+	i := int((h*0x9e3779b97f4a7c15)>>32) & mask
+	for s.slots[i] != 0 && s.slots[i] != h {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+func (s *u64set) add(h uint64) {
+	if h == 0 {
+		s.zero = true
+		return
+	}
+	if 4*(s.n+1) > 3*len(s.slots) {
+		old := s.slots
+		s.slots = make([]uint64, max(1024, 2*len(old)))
+		for _, k := range old {
+			if k != 0 {
+				s.slots[s.slot(k)] = k
+			}
+		}
+	}
+	if i := s.slot(h); s.slots[i] == 0 {
+		s.slots[i] = h
+		s.n++
+	}
+}
+
+func (s *u64set) has(h uint64) bool {
+	if h == 0 {
+		return s.zero
+	}
+	return len(s.slots) > 0 && s.slots[s.slot(h)] == h
+}
+
+// all yields every element once, in no particular order.
+func (s *u64set) all() func(func(uint64) bool) {
+	return func(yield func(uint64) bool) {
+		if s.zero && !yield(0) {
+			return
+		}
+		for _, k := range s.slots {
+			if k != 0 && !yield(k) {
+				return
+			}
+		}
+	}
 }

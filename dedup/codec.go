@@ -36,7 +36,21 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // gives an index that decides every later record exactly as this one would.
 func (ix *Index) MarshalBinary() ([]byte, error) {
 	ix.ready()
-	b := make([]byte, 0, ix.encodedSize())
+	return ix.AppendBinary(make([]byte, 0, ix.encodedSize()))
+}
+
+// BinarySize returns the length of what MarshalBinary would return now,
+// for a caller that lays the state out in a larger buffer (AppendBinary).
+func (ix *Index) BinarySize() int {
+	ix.ready()
+	return ix.encodedSize()
+}
+
+// AppendBinary appends the form MarshalBinary returns to b
+// (encoding.BinaryAppender), without an intermediate copy.
+func (ix *Index) AppendBinary(b []byte) ([]byte, error) {
+	ix.ready()
+	start := len(b)
 	b = append(b, formatMagic...)
 	b = le.AppendUint32(b, formatVersion)
 	c := &ix.cfg
@@ -60,16 +74,26 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	b = le.AppendUint32(b, uint32(len(ix.gens)))
 	for _, g := range ix.gens {
 		b = le.AppendUint32(b, g.entries.len())
-		for i := range g.entries.len() {
-			e := g.entries.at(i)
-			b = appendRef(b, e.id)
-			b = appendRef(b, e.cluster)
+		if rawEntries {
+			for _, ch := range g.entries.chunks {
+				b = appendRaw(b, ch)
+			}
+		} else {
+			for i := range g.entries.len() {
+				e := g.entries.at(i)
+				b = appendRef(b, e.id)
+				b = appendRef(b, e.cluster)
+			}
 		}
 		b = le.AppendUint32(b, g.reps.len())
 		for i := range g.reps.len() {
 			r := g.reps.at(i)
 			b = le.AppendUint32(b, r.entry)
 			b = le.AppendUint32(b, uint32(r.n))
+			if littleEndian {
+				b = appendRaw(b, g.sketch(i))
+				continue
+			}
 			for _, v := range g.sketch(i) {
 				b = le.AppendUint32(b, v)
 			}
@@ -77,10 +101,27 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 		b = appendTable(b, &g.exact)
 		b = appendTable(b, &g.bands)
 	}
-	return le.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
+	return le.AppendUint32(b, crc32.Checksum(b[start:], castagnoli)), nil
 }
 
 var le = binary.LittleEndian
+
+// On a little-endian machine the saved form of integers is their memory
+// form, and that of an entry (two recRefs: topic, partition, offset) too,
+// so that MarshalBinary copies whole arrays; elsewhere it encodes each.
+var (
+	littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+	rawEntries   = littleEndian && unsafe.Sizeof(entry{}) == 32 &&
+		unsafe.Offsetof(entry{}.cluster) == 16 && unsafe.Offsetof(recRef{}.part) == 4 && unsafe.Offsetof(recRef{}.off) == 8
+)
+
+// appendRaw appends the memory of s.
+func appendRaw[T any](b []byte, s []T) []byte {
+	if len(s) == 0 {
+		return b
+	}
+	return append(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(s[0])))...)
+}
 
 func appendRef(b []byte, r recRef) []byte {
 	b = le.AppendUint32(b, r.topic)
@@ -91,6 +132,9 @@ func appendRef(b []byte, r recRef) []byte {
 func appendTable[K uint32 | uint64](b []byte, t *table[K]) []byte {
 	b = le.AppendUint32(b, uint32(len(t.keys)))
 	b = le.AppendUint32(b, uint32(t.n))
+	if littleEndian {
+		return appendRaw(appendRaw(b, t.keys), t.vals)
+	}
 	wide := keySize[K]() == 8
 	for _, k := range t.keys {
 		if wide {

@@ -3,8 +3,13 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/thresher-ml/thresher/curate"
 	"github.com/thresher-ml/thresher/internal/lake"
@@ -13,6 +18,7 @@ import (
 func runCurate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "curate", "--lake DIR [flags]")
 	var cfg curate.Config
+	configFile := fs.String("config", "", "YAML configuration `file` (keys as in curate.Config, dedup and metrics sections included; flags override it)")
 	fs.StringVar(&cfg.Lake, "lake", "", "lake `folder` to curate (its raw table) and write to")
 	topics := fs.String("topic", "", "raw topic(s) to curate, `name[,name]` (default every topic)")
 	fs.StringVar(&cfg.Target, "target", "", "target-domain texts, a JSONL (\"text\" field) or text `file`, .gz allowed; default: the stream itself")
@@ -27,6 +33,44 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
+	}
+	if *configFile != "" {
+		// The file is the base; flags that were set win over it.
+		var file curate.Config
+		if err := loadYAML(*configFile, &file); err != nil {
+			return &UsageError{Err: err}
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["lake"] {
+			cfg.Lake = file.Lake
+		}
+		if !set["target"] {
+			cfg.Target = file.Target
+		}
+		if !set["redact"] {
+			cfg.Redact = file.Redact
+		}
+		if !set["window-records"] {
+			cfg.WindowRecords = file.WindowRecords
+		}
+		if !set["exit-on-idle"] {
+			cfg.ExitOnIdle = file.ExitOnIdle
+		}
+		if !set["stages"] {
+			cfg.Stages = file.Stages
+		}
+		if !set["topic"] {
+			*topics = strings.Join(file.Topics, ",")
+		}
+		if !set["drop"] && file.Drop != nil {
+			cfg.Drop = file.Drop
+			if len(file.Drop) == 0 {
+				*drop = "none"
+			}
+		}
+		cfg.Poll, cfg.InitialCompetence, cfg.Weights = file.Poll, file.InitialCompetence, file.Weights
+		cfg.Dedup, cfg.Metrics, cfg.TargetBuckets = file.Dedup, file.Metrics, file.TargetBuckets
 	}
 	cfg.Topics = splitList(*topics)
 	switch *drop {
@@ -91,4 +135,19 @@ func curateRun(ctx context.Context, e *env, cfg curate.Config, listen string) (c
 	fmt.Fprintf(e.stdout, "curate: windows=%d records=%d kept=%d busy_s=%.2f rate=%.0f rec/s\n",
 		p.Window, p.Records, p.Kept, p.Busy.Seconds(), p.Rate())
 	return p, err
+}
+
+// loadYAML decodes a YAML file into v; unknown keys are errors.
+func loadYAML(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
