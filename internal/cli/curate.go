@@ -109,8 +109,9 @@ func curateRun(ctx context.Context, e *env, cfg curate.Config, listen string) (c
 		}
 		defer stop()
 	}
-	done := make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
@@ -131,6 +132,7 @@ func curateRun(ctx context.Context, e *env, cfg curate.Config, listen string) (c
 	}()
 	err = st.Run(ctx)
 	close(done)
+	<-stopped
 	p := st.Progress()
 	fmt.Fprintf(e.stdout, "curate: windows=%d records=%d kept=%d busy_s=%.2f rate=%.0f rec/s\n",
 		p.Window, p.Records, p.Kept, p.Busy.Seconds(), p.Rate())
