@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -63,7 +64,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return err
+			return &UsageError{Err: err}
 		}
 		defer f.Close()
 		in = f
@@ -81,6 +82,9 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		ProgressEvery: *every,
 	}, in)
 	if err != nil {
+		if errors.Is(err, ingest.ErrNoBroker) {
+			return &UsageError{Err: err} // like ingest: a configuration to fix, found at start
+		}
 		if stats.Records > 0 {
 			e.log.Warn("produce stopped early", "records", stats.Records, "bytes", stats.Bytes, "topic", *topic)
 		}

@@ -210,8 +210,8 @@ func TestProduceNoBroker(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := Run(context.Background(), []string{"produce", "--brokers", addr, "--topic", "t", "-"},
 		strings.NewReader("{\"id\":1}\n"), &stdout, &stderr)
-	if code != ExitFailure {
-		t.Fatalf("exit %d, want %d; stderr: %s", code, ExitFailure, stderr.String())
+	if code != ExitUsage {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, ExitUsage, stderr.String())
 	}
 	if d := time.Since(start); d > 11*time.Second {
 		t.Errorf("took %v to fail, want at most about 10 s", d)
@@ -236,7 +236,7 @@ func TestProduceUsage(t *testing.T) {
 		{"no topic", []string{"-"}, "--topic", ExitUsage},
 		{"no brokers", []string{"--brokers", " , ", "--topic", "t", "-"}, "--brokers", ExitUsage},
 		{"every problem at once", []string{"--format", "csv"}, "--topic is required; --format \"csv\"", ExitUsage},
-		{"file not found", []string{"--topic", "t", filepath.Join(dir, "nope.jsonl")}, "nope.jsonl", ExitFailure},
+		{"file not found", []string{"--topic", "t", filepath.Join(dir, "nope.jsonl")}, "nope.jsonl", ExitUsage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
