@@ -123,51 +123,36 @@ func printLakeSummary(ctx context.Context, w io.Writer, root string) error {
 	if err != nil {
 		return err
 	}
-	count := func(table string, key func(data []byte) (map[string]int, error)) (map[string]int, int, error) {
+	segments := func(table string) (int, error) {
 		objs, err := store.List(ctx, table+"/")
-		if err != nil {
-			return nil, 0, err
-		}
-		total := map[string]int{}
-		files := 0
+		n := 0
 		for _, o := range objs {
-			if !strings.HasSuffix(o.Key, ".parquet") {
-				continue
+			if strings.HasSuffix(o.Key, ".parquet") {
+				n++
 			}
-			data, err := store.Get(ctx, o.Key)
-			if err != nil {
-				return nil, 0, err
-			}
-			m, err := key(data)
-			if err != nil {
-				return nil, 0, fmt.Errorf("%s: %w", o.Key, err)
-			}
-			for k, v := range m {
-				total[k] += v
-			}
-			files++
 		}
-		return total, files, nil
+		return n, err
 	}
-	byDomain, rawFiles, err := count(schemas.TableRaw, func(data []byte) (map[string]int, error) {
-		rows, err := lake.ReadRows[schemas.Raw](data)
-		m := map[string]int{}
-		for _, r := range rows {
-			m[r.Domain]++
-		}
-		return m, err
-	})
+	raw, err := lake.ReadTable[schemas.Raw](ctx, store, schemas.TableRaw)
 	if err != nil {
 		return err
 	}
-	byReason, dlqFiles, err := count(schemas.TableDLQ, func(data []byte) (map[string]int, error) {
-		rows, err := lake.ReadRows[schemas.DLQ](data)
-		m := map[string]int{}
-		for _, r := range rows {
-			m[r.Reason]++
-		}
-		return m, err
-	})
+	dlq, err := lake.ReadTable[schemas.DLQ](ctx, store, schemas.TableDLQ)
+	if err != nil {
+		return err
+	}
+	byDomain, byReason := map[string]int{}, map[string]int{}
+	for _, r := range raw {
+		byDomain[r.Domain]++
+	}
+	for _, r := range dlq {
+		byReason[r.Reason]++
+	}
+	rawFiles, err := segments(schemas.TableRaw)
+	if err != nil {
+		return err
+	}
+	dlqFiles, err := segments(schemas.TableDLQ)
 	if err != nil {
 		return err
 	}

@@ -132,6 +132,14 @@ var (
 	buildErr  error
 )
 
+// Main runs a package's tests and then Cleanup; call it as the whole of
+// TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
 // Cleanup removes what the package made for the test binary (the built
 // thresher). Call it from TestMain after m.Run.
 func Cleanup() {
