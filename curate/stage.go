@@ -837,3 +837,29 @@ func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw) []*chu
 	}
 	return chunks
 }
+
+// CommittedWindow returns the newest window whose tables are committed
+// (0 when none): curate's state object is the commit point, so a reader of
+// curated, audit or curriculum files must take only windows up to it. A
+// window file above it may be one a crashed run left and a resume will
+// rewrite byte for byte; it is not yet part of the table.
+func CommittedWindow(ctx context.Context, store lake.Store) (int64, error) {
+	objs, err := store.List(ctx, stateDir)
+	if err != nil {
+		return 0, err
+	}
+	var last int64
+	for _, o := range objs {
+		name := strings.TrimSuffix(strings.TrimPrefix(o.Key, stateDir), ".state")
+		if seq, err := strconv.ParseInt(name, 10, 64); err == nil && seq > last && strings.HasSuffix(o.Key, ".state") {
+			last = seq
+		}
+	}
+	return last, nil
+}
+
+// WindowKey returns the object key of window seq of a curate table
+// (schemas.TableCurated, TableCurriculum, ...).
+func WindowKey(table string, seq int64) string {
+	return seqKey(table+"/", seq, ".parquet")
+}

@@ -230,6 +230,19 @@ func TestCurateCrashResume(t *testing.T) {
 			if err := runStage(t, testConfig(dir, 2000), fs); !errors.Is(err, errCrash) {
 				t.Fatalf("first run: %v, want the injected crash", err)
 			}
+			// Every window up to the committed one has its curated file.
+			seq, err := curate.CommittedWindow(context.Background(), base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for w := int64(1); w <= seq; w++ {
+				if _, err := base.Get(context.Background(), curate.WindowKey(schemas.TableCurated, w)); err != nil {
+					t.Fatalf("window %d committed but %v", w, err)
+				}
+			}
+			if _, err := base.Get(context.Background(), curate.WindowKey(schemas.TableAuditRecords, seq+2)); err == nil {
+				t.Fatalf("window %d written past the committed %d", seq+2, seq)
+			}
 			if err := runStage(t, testConfig(dir, 2000), base); err != nil {
 				t.Fatal(err)
 			}
