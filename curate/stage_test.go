@@ -2,7 +2,6 @@ package curate_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,41 +11,14 @@ import (
 	"time"
 
 	"github.com/thresher-ml/thresher/curate"
+	"github.com/thresher-ml/thresher/internal/curatetest"
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/internal/realtest"
 	"github.com/thresher-ml/thresher/schemas"
 )
 
-// writeRaw lays real records out as raw segments: round robin over
-// partitions, segLen records a segment, as ingest would.
 func writeRaw(t testing.TB, store lake.Store, lines [][]byte, partitions, segLen int) {
-	t.Helper()
-	byPart := make([][]schemas.Raw, partitions)
-	for i, l := range lines {
-		var v struct{ ID, Source, Domain, Lang, Text string }
-		if err := json.Unmarshal(l, &v); err != nil {
-			t.Fatal(err)
-		}
-		p := i % partitions
-		byPart[p] = append(byPart[p], schemas.Raw{
-			Topic: "records", Partition: int32(p), Offset: int64(len(byPart[p])),
-			KafkaTS: time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(),
-			ID:      v.ID, Source: v.Source, Domain: v.Domain, Lang: v.Lang, Text: v.Text,
-		})
-	}
-	for p, rows := range byPart {
-		for i := 0; i < len(rows); i += segLen {
-			seg := rows[i:min(i+segLen, len(rows))]
-			data, err := lake.EncodeRows(schemas.TableRaw, schemas.RawVersion, seg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			key := lake.SegmentKey(schemas.TableRaw, "records", int32(p), lake.Range{First: seg[0].Offset, Last: seg[len(seg)-1].Offset})
-			if err := store.Put(context.Background(), key, data); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	curatetest.WriteRaw(t, store, lines, partitions, segLen)
 }
 
 func testConfig(dir string, window int) curate.Config {
