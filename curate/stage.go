@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 const (
 	stateDir = "_curate/state/"
 	planDir  = "_curate/plan/"
+	indexDir = "_curate/index/"
 	// keepStates is how many committed states stay; older ones are deleted.
 	keepStates = 2
 )
@@ -55,6 +55,12 @@ type Config struct {
 	Weights           DifficultyWeights `yaml:"weights"`
 	// Drop lists the quality flags that filter a record out of curated.
 	Drop          []string      `yaml:"drop"`
+	// IndexEvery is how many input records may pass between two saves of
+	// the dedup index (the bulk of curate's state, hundreds of bytes a
+	// record). A restart loads the last saved index and replays the windows
+	// after it through dedup (signatures only), so this bounds the replay;
+	// saving less often saves CPU, I/O and memory on every window.
+	IndexEvery    int64         `yaml:"index_every"`
 	Dedup         dedup.Config  `yaml:"dedup"`
 	Metrics       MetricsConfig `yaml:"metrics"`
 	TargetBuckets int           `yaml:"target_buckets"`
@@ -83,9 +89,17 @@ func (c *Config) SetDefaults() {
 	if c.TargetBuckets == 0 {
 		c.TargetBuckets = DefaultTargetBuckets
 	}
+	if c.IndexEvery == 0 {
+		c.IndexEvery = DefaultIndexEvery
+	}
 	c.Dedup.SetDefaults()
 	c.Metrics.SetDefaults()
 }
+
+// DefaultIndexEvery saves the dedup index every million input records: a
+// restart then replays at most that many records through dedup, about 5 s
+// on 2 cores.
+const DefaultIndexEvery = 1_000_000
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("curate: invalid configuration")
@@ -137,6 +151,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TargetBuckets < 256 || c.TargetBuckets > 1<<24 || c.TargetBuckets&(c.TargetBuckets-1) != 0 {
 		add("target_buckets: %d must be a power of two from 256 to 16M", c.TargetBuckets)
+	}
+	if c.IndexEvery < 1 {
+		add("index_every: %d must be positive", c.IndexEvery)
 	}
 	if err := c.Dedup.Validate(); err != nil {
 		add("dedup: %v", err)
@@ -224,18 +241,82 @@ func (s *Stage) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", last, err)
 	}
-	if err := s.ix.UnmarshalBinary(st.Dedup); err != nil {
-		return fmt.Errorf("%s: dedup index: %w", last, err)
+	index := st.Dedup
+	if len(st.Dedup) == 0 && st.IndexSeq > 0 {
+		key := seqKey(indexDir, st.IndexSeq, ".dedup")
+		if index, err = s.store.Get(ctx, key); err != nil {
+			return fmt.Errorf("curate: %s names dedup index %s: %w", last, key, err)
+		}
 	}
+	if len(index) > 0 {
+		if err := s.ix.UnmarshalBinary(index); err != nil {
+			return fmt.Errorf("%s: dedup index: %w", last, err)
+		}
+	}
+	st.Dedup = nil
 	if err := s.target.UnmarshalBinary(st.Target); err != nil {
 		return fmt.Errorf("%s: target model: %w", last, err)
 	}
 	st.Difficulty.W = s.cfg.Weights
 	s.st = st
+	if err := s.replay(ctx, st.IndexSeq, st.Seq); err != nil {
+		return err
+	}
 	s.committed.Store(st.Seq)
 	s.total.Store(st.Records)
-	s.log.Info("resumed", "window", st.Seq, "records", st.Records)
+	s.log.Info("resumed", "window", st.Seq, "records", st.Records, "index_window", st.IndexSeq)
 	return nil
+}
+
+// replay brings the dedup index from the end of window from to the end of
+// window to: it signs the records of the windows between, in plan order,
+// and adds them, as curating them did. Dedup is deterministic, so the index
+// ends as it was when window to was committed.
+func (s *Stage) replay(ctx context.Context, from, to int64) error {
+	t0 := time.Now()
+	var n int
+	for seq := from + 1; seq <= to; seq++ {
+		data, err := s.store.Get(ctx, seqKey(planDir, seq, ".plan"))
+		if err != nil {
+			return fmt.Errorf("curate: replaying window %d into the dedup index: %w", seq, err)
+		}
+		p, err := decodePlan(data)
+		if err != nil {
+			return err
+		}
+		rows, _, err := s.readPlan(ctx, p)
+		if err != nil {
+			return fmt.Errorf("curate: replaying window %d into the dedup index: %w", seq, err)
+		}
+		sigs := make([]dedup.Signature, len(rows))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range runtime.GOMAXPROCS(0) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				signer := s.ix.Signer()
+				for {
+					from := int(next.Add(chunkRecords)) - chunkRecords
+					if from >= len(rows) {
+						return
+					}
+					for i := from; i < min(from+chunkRecords, len(rows)); i++ {
+						signer.Sign(&sigs[i], rows[i].Text)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for i := range rows {
+			s.ix.AddSignature(dedup.RecordID{Topic: rows[i].Topic, Partition: rows[i].Partition, Offset: rows[i].Offset}, &sigs[i])
+		}
+		n += len(rows)
+	}
+	if n > 0 {
+		s.log.Info("dedup index replayed", "from_window", from+1, "to_window", to, "records", n, "took", time.Since(t0))
+	}
+	return ctx.Err()
 }
 
 func seqKey(dir string, seq int64, ext string) string {
@@ -353,13 +434,12 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	// the dedup signature) runs on every core, a chunk at a time; decisions
 	// that depend on the records before (target model, dedup index,
 	// difficulty moments) stay serial, in plan order, as chunks complete.
-	chunks := analyzeParallel(ctx, s.cfg, rows)
+	pipe := analyzeParallel(ctx, s.cfg, rows)
 	// Rows are built in place: they are large, and most records are kept.
 	audits := make([]schemas.AuditRecord, len(rows))
 	curated := make([]schemas.Curated, 0, len(rows))
 	n := 0
-	for _, ch := range chunks {
-		<-ch.done
+	for ch := pipe.next(); ch != nil; ch = pipe.next() {
 		for i := range ch.res {
 			r := &rows[ch.from+i]
 			a := &audits[n]
@@ -371,8 +451,8 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 			}
 			w.add(a, dupOf, ch.res[i].feats)
 		}
-		ch.res = nil
 	}
+	pipe.wait()
 	audits = audits[:n]
 	if len(curated) == 0 {
 		curated = nil
@@ -457,9 +537,11 @@ func (s *Stage) curateRecord(r *schemas.Raw, an *analysis, a *schemas.AuditRecor
 // commit snapshots the window's state (the index and models go on changing
 // with the next window), then writes its tables and, last, its state in the
 // background, so that writing one window overlaps curating the next. The
-// state object is the commit point. A redo after a crash rebuilds
-// byte-identical files from the same plan and state, so a table file
-// already there is left as it is. Only one window is written at a time.
+// state object is the commit point; the dedup index is saved beside it, as
+// an object of its own, only every IndexEvery records (a load replays the
+// windows since). A redo after a crash rebuilds byte-identical files from
+// the same plan and state, so a table file already there is left as it is.
+// Only one window is written at a time.
 func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas.AuditRecord, curated []schemas.Curated, cursor map[string]int64) error {
 	st := *s.st
 	st.Seq = p.Seq
@@ -471,12 +553,25 @@ func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas
 	for k, v := range cursor {
 		st.Cursor[k] = v
 	}
-	state, err := s.snapshot(&st)
+	var index []byte
+	if st.Records-st.IndexRecords >= s.cfg.IndexEvery {
+		var err error
+		if index, err = s.ix.MarshalBinary(); err != nil {
+			return err
+		}
+		st.IndexSeq, st.IndexRecords = st.Seq, st.Records
+	}
+	var err error
+	if st.Target, err = s.target.MarshalBinary(); err != nil {
+		return err
+	}
+	state, err := st.encode()
 	if err != nil {
 		return err
 	}
 	planRows := st.Difficulty.plan(p.Seq, s.cfg.Stages, s.cfg.InitialCompetence)
 	summary := w.rows()
+	prevIndex := s.st.IndexSeq
 	s.st = &st
 	s.m.indexBytes.Set(float64(s.ix.Stats().Bytes))
 	if err := s.wait(); err != nil {
@@ -485,41 +580,10 @@ func (s *Stage) commit(ctx context.Context, p *plan, w *window, audits []schemas
 	done := make(chan error, 1)
 	s.inflight = done
 	go func() {
-		done <- s.write(context.WithoutCancel(ctx), p.Seq, st.Records, audits, curated, summary, planRows, state)
+		done <- s.write(context.WithoutCancel(ctx), p.Seq, st.Records, audits, curated, summary, planRows,
+			index, state, min(prevIndex, st.IndexSeq))
 	}()
 	return nil
-}
-
-// snapshot sets st's blobs to the state of the dedup index and target
-// model and returns the encoded state object (state.encode). The dedup
-// index, the bulk of it, is written straight into the object, not copied
-// there: it grows with the stream (hundreds of MB).
-func (s *Stage) snapshot(st *state) ([]byte, error) {
-	st.Dedup = nil
-	var err error
-	if st.Target, err = s.target.MarshalBinary(); err != nil {
-		return nil, err
-	}
-	head, err := st.encodeHead()
-	if err != nil {
-		return nil, err
-	}
-	size := s.ix.BinarySize()
-	out := make([]byte, 0, len(stateMagic)+3*binary.MaxVarintLen64+len(head)+size+len(st.Target))
-	out = append(out, stateMagic...)
-	out = binary.AppendUvarint(out, uint64(len(head)))
-	out = append(out, head...)
-	out = binary.AppendUvarint(out, uint64(size))
-	from := len(out)
-	if out, err = s.ix.AppendBinary(out); err != nil {
-		return nil, err
-	}
-	if got := len(out) - from; got != size {
-		return nil, fmt.Errorf("curate: dedup index state of %d bytes, announced %d", got, size)
-	}
-	st.Dedup = out[from:len(out):len(out)]
-	out = binary.AppendUvarint(out, uint64(len(st.Target)))
-	return append(out, st.Target...), nil
 }
 
 // wait waits for the window being written, if any, and returns its error.
@@ -535,7 +599,7 @@ func (s *Stage) wait() error {
 // write encodes the four tables at once, puts them in a fixed order, then
 // puts the state.
 func (s *Stage) write(ctx context.Context, seq, records int64, audits []schemas.AuditRecord, curated []schemas.Curated,
-	summary []schemas.AuditSummary, planRows []schemas.CurriculumPlan, state []byte) error {
+	summary []schemas.AuditSummary, planRows []schemas.CurriculumPlan, index, state []byte, keepIndex int64) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	type out struct {
@@ -568,6 +632,9 @@ func (s *Stage) write(ctx context.Context, seq, records int64, audits []schemas.
 		return lake.EncodeRows(schemas.TableCurriculum, schemas.CurriculumVersion, planRows)
 	})
 	wg.Wait()
+	if len(index) > 0 {
+		outs = append(outs, out{key: seqKey(indexDir, seq, ".dedup"), data: index})
+	}
 	outs = append(outs, out{key: seqKey(stateDir, seq, ".state"), data: state})
 	for _, o := range outs {
 		if o.key == "" {
@@ -585,6 +652,14 @@ func (s *Stage) write(ctx context.Context, seq, records int64, audits []schemas.
 	// Older states are no longer needed to resume.
 	if old := seq - keepStates; old > 0 {
 		_ = s.store.Delete(ctx, seqKey(stateDir, old, ".state"))
+	}
+	// So are the index objects older than those the kept states name.
+	if objs, err := s.store.List(ctx, indexDir); err == nil {
+		for _, o := range objs {
+			if o.Key < seqKey(indexDir, keepIndex, ".dedup") {
+				_ = s.store.Delete(ctx, o.Key)
+			}
+		}
 	}
 	return nil
 }
@@ -775,25 +850,48 @@ type analysis struct {
 	sig   dedup.Signature
 }
 
-// chunk is a run of consecutive records analysed by one worker.
+// chunk is a run of consecutive records analysed by one worker. Its
+// buffers (results, signatures, features) are reused by later chunks.
 type chunk struct {
-	from int
-	res  []analysis
-	done chan struct{}
+	from  int
+	res   []analysis
+	arena []uint64 // the features of every record of the chunk
+	ends  []int
+	ready chan struct{} // the analysis of chunk from is in res
+	free  chan struct{} // the consumer is done with the chunk
 }
 
-const chunkRecords = 512
+const (
+	chunkRecords = 512
+	// chunksAhead is how many chunks per worker may be analysed ahead of
+	// the serial consumer: the most analysis memory a window holds.
+	chunksAhead = 4
+)
 
-// analyzeParallel analyses rows on GOMAXPROCS workers; chunk i is ready
-// when its done channel is closed.
-func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw) []*chunk {
-	var chunks []*chunk
-	for from := 0; from < len(rows); from += chunkRecords {
-		chunks = append(chunks, &chunk{from: from, res: make([]analysis, min(chunkRecords, len(rows)-from)), done: make(chan struct{})})
+// pipeline analyses a window's rows on GOMAXPROCS workers into a ring of
+// reused chunks that the serial consumer takes in order (next), so memory
+// stays bounded by the ring whatever the window size.
+type pipeline struct {
+	ctx   context.Context
+	rows  []schemas.Raw
+	ring  []*chunk
+	taken int // chunks the consumer has taken
+	wg    sync.WaitGroup
+}
+
+func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw) *pipeline {
+	workers := runtime.GOMAXPROCS(0)
+	n := (len(rows) + chunkRecords - 1) / chunkRecords
+	p := &pipeline{ctx: ctx, rows: rows, ring: make([]*chunk, min(n, chunksAhead*workers))}
+	for i := range p.ring {
+		p.ring[i] = &chunk{ready: make(chan struct{}, 1), free: make(chan struct{}, 1)}
+		p.ring[i].free <- struct{}{}
 	}
 	var next atomic.Int64
-	for range min(runtime.GOMAXPROCS(0), len(chunks)) {
+	for range min(workers, n) {
+		p.wg.Add(1)
 		go func() {
+			defer p.wg.Done()
 			an := NewAnalyzer(cfg.Metrics)
 			signer, err := dedup.NewSigner(cfg.Dedup)
 			if err != nil {
@@ -801,42 +899,76 @@ func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw) []*chu
 			}
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(chunks) {
+				if i >= n {
 					return
 				}
-				ch := chunks[i]
-				if ctx.Err() == nil {
-					// One arena holds the features of the whole chunk: about
-					// two per word, a word per five bytes.
-					size := 0
-					for j := range ch.res {
-						size += len(rows[ch.from+j].Text)
-					}
-					arena := make([]uint64, 0, size/2+16)
-					ends := make([]int, len(ch.res))
-					for j := range ch.res {
-						text := rows[ch.from+j].Text
-						res := &ch.res[j]
-						res.m = an.Analyze(text)
-						arena = append(arena, an.Features()...)
-						ends[j] = len(arena)
-						if cfg.Redact && res.m.PII != 0 {
-							res.pii = append([]PIISpan(nil), an.PIISpans()...)
-						}
-						signer.Sign(&res.sig, text)
-					}
-					start := 0
-					for j := range ch.res {
-						ch.res[j].feats = arena[start:ends[j]:ends[j]]
-						start = ends[j]
-					}
+				ch := p.ring[i%len(p.ring)]
+				select {
+				case <-ch.free:
+				case <-ctx.Done():
+					return
 				}
-				close(ch.done)
+				ch.from = i * chunkRecords
+				ch.fill(an, signer, cfg.Redact, rows[ch.from:min(ch.from+chunkRecords, len(rows))])
+				ch.ready <- struct{}{}
 			}
 		}()
 	}
-	return chunks
+	return p
 }
+
+// fill analyses rows into the chunk.
+func (ch *chunk) fill(an *Analyzer, signer *dedup.Signer, redact bool, rows []schemas.Raw) {
+	if cap(ch.res) < len(rows) {
+		ch.res = make([]analysis, len(rows))
+		ch.ends = make([]int, len(rows))
+	}
+	ch.res, ch.ends = ch.res[:len(rows)], ch.ends[:len(rows)]
+	ch.arena = ch.arena[:0]
+	for j := range rows {
+		text := rows[j].Text
+		res := &ch.res[j]
+		res.m = an.Analyze(text)
+		ch.arena = append(ch.arena, an.Features()...)
+		ch.ends[j] = len(ch.arena)
+		res.pii = res.pii[:0]
+		if redact && res.m.PII != 0 {
+			res.pii = append(res.pii, an.PIISpans()...)
+		}
+		signer.Sign(&res.sig, text)
+	}
+	start := 0
+	for j := range ch.res {
+		ch.res[j].feats = ch.arena[start:ch.ends[j]:ch.ends[j]]
+		start = ch.ends[j]
+	}
+	// One huge record must not pin a huge arena for the life of the stage.
+	if cap(ch.arena) > 64<<20 {
+		ch.arena = nil
+	}
+}
+
+// next returns the next chunk in order, or nil at the end of the rows or
+// when ctx is done. The chunk is the caller's until the next call.
+func (p *pipeline) next() *chunk {
+	if p.taken > 0 {
+		p.ring[(p.taken-1)%len(p.ring)].free <- struct{}{}
+	}
+	if p.taken*chunkRecords >= len(p.rows) {
+		return nil
+	}
+	ch := p.ring[p.taken%len(p.ring)]
+	select {
+	case <-ch.ready:
+	case <-p.ctx.Done():
+		return nil
+	}
+	p.taken++
+	return ch
+}
+
+// wait waits for the workers to stop (after the last next, or ctx done).
+func (p *pipeline) wait() { p.wg.Wait() }
 
 // CommittedWindow returns the newest window whose tables are committed
 // (0 when none): curate's state object is the commit point, so a reader of

@@ -192,41 +192,47 @@ func TestCurateCrashResume(t *testing.T) {
 	}
 	want := checkAudit(t, ref, len(lines))
 
-	for failAt := int64(1); failAt <= 14; failAt += 3 {
-		t.Run(fmt.Sprintf("fail_put=%d", failAt), func(t *testing.T) {
-			dir := t.TempDir()
-			base, _ := lake.OpenDir(dir)
-			writeRaw(t, base, lines, 2, 1000)
-			fs := &failingStore{Store: base}
-			fs.failAt.Store(failAt)
-			if err := runStage(t, testConfig(dir, 2000), fs); !errors.Is(err, errCrash) {
-				t.Fatalf("first run: %v, want the injected crash", err)
-			}
-			// Every window up to the committed one has its curated file.
-			seq, err := curate.CommittedWindow(context.Background(), base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for w := int64(1); w <= seq; w++ {
-				if _, err := base.Get(context.Background(), curate.WindowKey(schemas.TableCurated, w)); err != nil {
-					t.Fatalf("window %d committed but %v", w, err)
+	// The dedup index saved with every window (each put of the cycle hit),
+	// and never (every resume replays the windows through dedup).
+	for _, every := range []int64{1, curate.DefaultIndexEvery} {
+		for failAt := int64(1); failAt <= 14; failAt += 3 {
+			t.Run(fmt.Sprintf("index_every=%d/fail_put=%d", every, failAt), func(t *testing.T) {
+				dir := t.TempDir()
+				base, _ := lake.OpenDir(dir)
+				writeRaw(t, base, lines, 2, 1000)
+				fs := &failingStore{Store: base}
+				fs.failAt.Store(failAt)
+				cfg := testConfig(dir, 2000)
+				cfg.IndexEvery = every
+				if err := runStage(t, cfg, fs); !errors.Is(err, errCrash) {
+					t.Fatalf("first run: %v, want the injected crash", err)
 				}
-			}
-			if _, err := base.Get(context.Background(), curate.WindowKey(schemas.TableAuditRecords, seq+2)); err == nil {
-				t.Fatalf("window %d written past the committed %d", seq+2, seq)
-			}
-			if err := runStage(t, testConfig(dir, 2000), base); err != nil {
-				t.Fatal(err)
-			}
-			got := checkAudit(t, base, len(lines))
-			sortAudits(got)
-			sortAudits(want)
-			for i := range want {
-				if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
-					t.Fatalf("row %d differs after the crash:\n got %+v\nwant %+v", i, got[i], want[i])
+				// Every window up to the committed one has its curated file.
+				seq, err := curate.CommittedWindow(context.Background(), base)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				for w := int64(1); w <= seq; w++ {
+					if _, err := base.Get(context.Background(), curate.WindowKey(schemas.TableCurated, w)); err != nil {
+						t.Fatalf("window %d committed but %v", w, err)
+					}
+				}
+				if _, err := base.Get(context.Background(), curate.WindowKey(schemas.TableAuditRecords, seq+2)); err == nil {
+					t.Fatalf("window %d written past the committed %d", seq+2, seq)
+				}
+				if err := runStage(t, cfg, base); err != nil {
+					t.Fatal(err)
+				}
+				got := checkAudit(t, base, len(lines))
+				sortAudits(got)
+				sortAudits(want)
+				for i := range want {
+					if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+						t.Fatalf("row %d differs after the crash:\n got %+v\nwant %+v", i, got[i], want[i])
+					}
+				}
+			})
+		}
 	}
 }
 

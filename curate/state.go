@@ -8,8 +8,11 @@ import (
 	"fmt"
 )
 
-// stateVersion is the format version of the committed state.
-const stateVersion = 1
+// stateVersion is the format version of the committed state. Version 1
+// held the dedup index inline in every state; version 2 names the window of
+// the last saved index object (indexDir) and replays the windows after it.
+// Both are read.
+const stateVersion = 2
 
 // ErrState is wrapped by every error about a committed state object.
 var ErrState = errors.New("curate: bad committed state")
@@ -22,7 +25,12 @@ type state struct {
 	Seq        int64            // the last committed window
 	Cursor     map[string]int64 // "topic/partition" -> next raw offset
 	Records    int64            // input records curated so far
-	Dedup      []byte
+	// IndexSeq is the window whose end the saved dedup index object
+	// reflects (0: the empty index); IndexRecords is Records then. A load
+	// replays the windows after IndexSeq through the index.
+	IndexSeq     int64
+	IndexRecords int64
+	Dedup        []byte // version 1 only: the index inline
 	Target     []byte
 	Difficulty *difficulty
 }
@@ -48,8 +56,6 @@ func (s *state) encode() ([]byte, error) {
 }
 
 // encodeHead returns the gob of the state without its two large blobs.
-// Stage.snapshot lays out the same object as encode without copying the
-// dedup blob.
 func (s *state) encodeHead() ([]byte, error) {
 	head := *s
 	head.Dedup, head.Target = nil, nil
@@ -81,7 +87,13 @@ func decodeState(data []byte) (*state, error) {
 		return nil, fmt.Errorf("%w: %v", ErrState, err)
 	}
 	s.Dedup, s.Target = parts[1], parts[2]
-	if s.Version != stateVersion {
+	if s.Version == 1 {
+		// The index is inline: it reflects the state's own window.
+		s.IndexSeq, s.IndexRecords = s.Seq, s.Records
+	} else if len(s.Dedup) != 0 {
+		return nil, fmt.Errorf("%w: version %d state holds an inline index", ErrState, s.Version)
+	}
+	if s.Version != 1 && s.Version != stateVersion {
 		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrState, s.Version, stateVersion)
 	}
 	if s.Cursor == nil {
