@@ -5,87 +5,119 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/thresher-ml/thresher/curate"
+	"github.com/thresher-ml/thresher/ingest"
 	"github.com/thresher-ml/thresher/internal/lake"
 )
 
+// curateEnvPrefix names curate's environment variables: THRESHER_CURATE_
+// and the YAML key path in upper case (THRESHER_CURATE_DEDUP_THRESHOLD).
+const curateEnvPrefix = "THRESHER_CURATE_"
+
 func runCurate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "curate", "--lake DIR [flags]")
-	var cfg curate.Config
-	configFile := fs.String("config", "", "YAML configuration `file` (keys as in curate.Config, dedup and metrics sections included; flags override it)")
-	fs.StringVar(&cfg.Lake, "lake", "", "lake `folder` to curate (its raw table) and write to")
+	var flags curate.Config
+	configFile := fs.String("config", "", "YAML configuration `file` (keys as in curate.Config, dedup and metrics sections included; "+
+		curateEnvPrefix+"<KEY> variables override it, flags override both)")
+	fs.StringVar(&flags.Lake, "lake", "", "lake `folder` to curate (its raw table) and write to")
 	topics := fs.String("topic", "", "raw topic(s) to curate, `name[,name]` (default every topic)")
-	fs.StringVar(&cfg.Target, "target", "", "target-domain texts, a JSONL (\"text\" field) or text `file`, .gz allowed; default: the stream itself")
-	fs.BoolVar(&cfg.Redact, "redact", false, "replace PII in curated text with placeholders such as [EMAIL]")
-	fs.IntVar(&cfg.WindowRecords, "window-records", 0, "input records per window, one commit of every table (default 100000)")
-	fs.DurationVar(&cfg.ExitOnIdle, "exit-on-idle", 0, "exit after no new raw segment for this `duration` (0: run until stopped)")
-	fs.IntVar(&cfg.Stages, "stages", 0, "curriculum stages (default 4)")
+	fs.StringVar(&flags.Target, "target", "", "target-domain texts, a JSONL (\"text\" field) or text `file`, .gz allowed; default: the stream itself")
+	fs.BoolVar(&flags.Redact, "redact", false, "replace PII in curated text with placeholders such as [EMAIL]")
+	fs.IntVar(&flags.WindowRecords, "window-records", 0, "input records per window, one commit of every table (default 100000)")
+	fs.DurationVar(&flags.ExitOnIdle, "exit-on-idle", 0, "exit after no new raw segment for this `duration` (0: run until stopped)")
+	fs.IntVar(&flags.Stages, "stages", 0, "curriculum stages (default 4)")
 	drop := fs.String("drop", "", "quality flags that filter a record, `flag[,flag]` (default "+fmt.Sprint(curate.DefaultDrop)+"; \"none\" keeps all)")
 	listen := fs.String("listen", "", "serve /metrics and /healthz on `host:port`")
+	memLimit := fs.String("memory-limit", "", "soft memory `limit` of the process (e.g. 2GiB; default "+
+		"768MiB plus 800 bytes per record the dedup index may hold; env "+curateEnvPrefix+"MEMORY_LIMIT, GOMEMLIMIT wins)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
+	// Precedence: flags, then the environment, then the file, then defaults.
+	var cfg curate.Config
 	if *configFile != "" {
-		// The file is the base; flags that were set win over it.
-		var file curate.Config
-		if err := loadYAML(*configFile, &file); err != nil {
+		if err := loadYAML(*configFile, &cfg); err != nil {
 			return &UsageError{Err: err}
 		}
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["lake"] {
-			cfg.Lake = file.Lake
-		}
-		if !set["target"] {
-			cfg.Target = file.Target
-		}
-		if !set["redact"] {
-			cfg.Redact = file.Redact
-		}
-		if !set["window-records"] {
-			cfg.WindowRecords = file.WindowRecords
-		}
-		if !set["exit-on-idle"] {
-			cfg.ExitOnIdle = file.ExitOnIdle
-		}
-		if !set["stages"] {
-			cfg.Stages = file.Stages
-		}
-		if !set["topic"] {
-			*topics = strings.Join(file.Topics, ",")
-		}
-		if !set["drop"] && file.Drop != nil {
-			cfg.Drop = file.Drop
-			if len(file.Drop) == 0 {
-				*drop = "none"
-			}
-		}
-		cfg.Poll, cfg.InitialCompetence, cfg.Weights = file.Poll, file.InitialCompetence, file.Weights
-		cfg.Dedup, cfg.Metrics, cfg.TargetBuckets = file.Dedup, file.Metrics, file.TargetBuckets
 	}
-	cfg.Topics = splitList(*topics)
-	switch *drop {
-	case "":
-	case "none":
+	var problems []string
+	problems = append(problems, applyEnv(curateEnvPrefix, &cfg, nil)...)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, apply := range map[string]func(){
+		"lake":           func() { cfg.Lake = flags.Lake },
+		"target":         func() { cfg.Target = flags.Target },
+		"redact":         func() { cfg.Redact = flags.Redact },
+		"window-records": func() { cfg.WindowRecords = flags.WindowRecords },
+		"exit-on-idle":   func() { cfg.ExitOnIdle = flags.ExitOnIdle },
+		"stages":         func() { cfg.Stages = flags.Stages },
+		"topic":          func() { cfg.Topics = splitList(*topics) },
+		"drop": func() {
+			if *drop == "none" {
+				cfg.Drop = []string{}
+			} else {
+				cfg.Drop = splitList(*drop)
+			}
+		},
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+	if len(cfg.Drop) == 1 && cfg.Drop[0] == "none" {
 		cfg.Drop = []string{}
-	default:
-		cfg.Drop = splitList(*drop)
 	}
 	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		return &UsageError{Err: err}
+	limit, err := curateMemoryLimit(*memLimit, &cfg)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
-	_, err := curateRun(ctx, e, cfg, *listen)
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, strings.TrimPrefix(err.Error(), curate.ErrConfig.Error()+":\n  - "))
+	}
+	if len(problems) > 0 {
+		return &UsageError{Err: fmt.Errorf("%w:\n  - %s", curate.ErrConfig, strings.Join(problems, "\n  - "))}
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(limit)
+	}
+	_, err = curateRun(ctx, e, cfg, *listen)
 	return err
+}
+
+// curateMemoryLimit returns the soft memory limit: the flag, else
+// THRESHER_CURATE_MEMORY_LIMIT, else room for the dedup index at its bound
+// (and one saved copy of it) plus the windows in flight.
+func curateMemoryLimit(flagValue string, cfg *curate.Config) (int64, error) {
+	v := flagValue
+	if v == "" {
+		v = os.Getenv(curateEnvPrefix + "MEMORY_LIMIT")
+	}
+	if v == "" {
+		if cfg.Dedup.MaxRecords < 0 {
+			return math.MaxInt64, nil
+		}
+		return 768<<20 + 800*cfg.Dedup.MaxRecords, nil
+	}
+	n, err := ingest.ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("memory_limit: %v", err)
+	}
+	if n < 64<<20 {
+		return 0, fmt.Errorf("memory_limit: %s must be at least 64MiB", v)
+	}
+	return int64(n), nil
 }
 
 // curateRun runs the curate stage with periodic progress lines.

@@ -41,3 +41,61 @@ func TestCurateConfiguration(t *testing.T) {
 		t.Fatalf("audit of an empty lake: %d %q", code, out)
 	}
 }
+
+// TestCurateEnvironment: THRESHER_CURATE_<KEY> variables override the file
+// and are overridden by flags; bad values are listed with the rest.
+func TestCurateEnvironment(t *testing.T) {
+	lakeDir := t.TempDir()
+	t.Setenv("THRESHER_CURATE_WINDOW_RECORDS", "many")
+	t.Setenv("THRESHER_CURATE_DEDUP_THRESHOLD", "2")
+	t.Setenv("THRESHER_CURATE_POLL", "soon")
+	t.Setenv("THRESHER_CURATE_MEMORY_LIMIT", "lots")
+	code, _, stderr := run(t, "curate", "--config", "testdata/config/curate-good.yaml", "--lake", lakeDir, "--exit-on-idle", "10ms")
+	if code != ExitUsage {
+		t.Fatalf("bad environment: exit %d, want %d: %s", code, ExitUsage, stderr)
+	}
+	for _, want := range []string{"THRESHER_CURATE_WINDOW_RECORDS", "THRESHER_CURATE_POLL", "dedup: ", "threshold", "memory_limit"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not name %q:\n%s", want, stderr)
+		}
+	}
+
+	// Good values apply: an unknown topic from the environment curates
+	// nothing; the flag wins over the environment's window size.
+	t.Setenv("THRESHER_CURATE_WINDOW_RECORDS", "-5")
+	t.Setenv("THRESHER_CURATE_DEDUP_THRESHOLD", "0.7")
+	t.Setenv("THRESHER_CURATE_POLL", "5ms")
+	t.Setenv("THRESHER_CURATE_MEMORY_LIMIT", "1GiB")
+	t.Setenv("THRESHER_CURATE_TOPICS", "bad topic!")
+	code, _, stderr = run(t, "curate", "--lake", lakeDir, "--exit-on-idle", "10ms", "--window-records", "10")
+	if code != ExitUsage || !strings.Contains(stderr, "topics:") || strings.Contains(stderr, "window_records") {
+		t.Fatalf("topics from the environment, window from the flag: exit %d: %s", code, stderr)
+	}
+	t.Setenv("THRESHER_CURATE_TOPICS", "other")
+	code, out, stderr := run(t, "curate", "--lake", lakeDir, "--exit-on-idle", "10ms", "--window-records", "10")
+	if code != ExitOK || !strings.Contains(out, "windows=0") {
+		t.Fatalf("good environment: exit %d %q: %s", code, out, stderr)
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	var cfg struct {
+		A int `yaml:"a"`
+		B struct {
+			C []string `yaml:"c_d"`
+		} `yaml:"b"`
+		skip int
+		E    int `yaml:"-"`
+	}
+	got := strings.Join(envNames("P_", &cfg), " ")
+	if got != "P_A P_B_C_D" {
+		t.Fatalf("names %q", got)
+	}
+	errs := applyEnv("P_", &cfg, func(k string) (string, bool) {
+		return map[string]string{"P_A": "7", "P_B_C_D": "x, y"}[k], k != "P_E"
+	})
+	if len(errs) != 0 || cfg.A != 7 || strings.Join(cfg.B.C, "|") != "x|y" {
+		t.Fatalf("errs %v, cfg %+v", errs, cfg)
+	}
+	_ = cfg.skip
+}
