@@ -54,7 +54,7 @@ type Config struct {
 	InitialCompetence float64           `yaml:"initial_competence"`
 	Weights           DifficultyWeights `yaml:"weights"`
 	// Drop lists the quality flags that filter a record out of curated.
-	Drop          []string      `yaml:"drop"`
+	Drop []string `yaml:"drop"`
 	// IndexEvery is how many input records may pass between two saves of
 	// the dedup index (the bulk of curate's state, hundreds of bytes a
 	// record). A restart loads the last saved index and replays the windows
@@ -434,7 +434,7 @@ func (s *Stage) Step(ctx context.Context) (int, error) {
 	// the dedup signature) runs on every core, a chunk at a time; decisions
 	// that depend on the records before (target model, dedup index,
 	// difficulty moments) stay serial, in plan order, as chunks complete.
-	pipe := analyzeParallel(ctx, s.cfg, rows)
+	pipe := analyzeParallel(ctx, s.cfg, rows, s.ix)
 	// Rows are built in place: they are large, and most records are kept.
 	audits := make([]schemas.AuditRecord, len(rows))
 	curated := make([]schemas.Curated, 0, len(rows))
@@ -493,7 +493,7 @@ func (s *Stage) curateRecord(r *schemas.Raw, an *analysis, a *schemas.AuditRecor
 	m.TargetSimilarity = s.target.SimilarityFeatures(an.feats)
 	s.target.ObserveFeatures(an.feats)
 	audit := auditOf(&m)
-	res := s.ix.AddSignature(dedup.RecordID{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, &an.sig)
+	res := &an.dup
 	*a = schemas.AuditRecord{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KafkaTS: r.KafkaTS,
 		ID: r.ID, Source: r.Source, Domain: r.Domain,
@@ -515,7 +515,7 @@ func (s *Stage) curateRecord(r *schemas.Raw, an *analysis, a *schemas.AuditRecor
 	}
 	audit.Difficulty = s.st.Difficulty.score(&audit)
 	a.Audit = audit
-	s.m.records.WithLabelValues(a.Decision).Inc()
+	s.m.decision(a.Decision).Inc()
 	var dup recKey
 	if res.Decision != dedup.Unique {
 		dup = recKey{res.DupOf.Topic, res.DupOf.Partition, res.DupOf.Offset}
@@ -769,6 +769,7 @@ func readTexts(path string) ([]string, error) {
 // stageMetrics are the Prometheus series of the stage.
 type stageMetrics struct {
 	records    *prometheus.CounterVec
+	byDecision map[string]prometheus.Counter // records' children, looked up once
 	windows    prometheus.Counter
 	windowSecs prometheus.Histogram
 	indexBytes prometheus.Gauge
@@ -793,7 +794,19 @@ func newStageMetrics(reg prometheus.Registerer) *stageMetrics {
 	if reg != nil {
 		reg.MustRegister(m.records, m.windows, m.windowSecs, m.indexBytes)
 	}
+	m.byDecision = map[string]prometheus.Counter{}
+	for _, d := range []string{schemas.DecisionKept, schemas.DecisionExactDuplicate, schemas.DecisionNearDuplicate, schemas.DecisionFiltered} {
+		m.byDecision[d] = m.records.WithLabelValues(d)
+	}
 	return m
+}
+
+// decision returns the records counter of a decision.
+func (m *stageMetrics) decision(d string) prometheus.Counter {
+	if c, ok := m.byDecision[d]; ok {
+		return c
+	}
+	return m.records.WithLabelValues(d)
 }
 
 // readPlan reads the raw rows of a plan's segments, in plan order, and the
@@ -816,7 +829,7 @@ func (s *Stage) readPlan(ctx context.Context, p *plan) ([]schemas.Raw, map[strin
 			defer func() { <-sem; wg.Done() }()
 			data, err := s.store.Get(ctx, key)
 			if err == nil {
-				parts[i], err = lake.ReadRows[schemas.Raw](data)
+				parts[i], err = lake.ReadRaw(data)
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("curate: %s: %w", key, err)
@@ -848,17 +861,19 @@ type analysis struct {
 	feats []uint64
 	pii   []PIISpan
 	sig   dedup.Signature
+	dup   dedup.Result // the dedup decision, made in order by the pipeline
 }
 
 // chunk is a run of consecutive records analysed by one worker. Its
 // buffers (results, signatures, features) are reused by later chunks.
 type chunk struct {
-	from  int
-	res   []analysis
-	arena []uint64 // the features of every record of the chunk
-	ends  []int
-	ready chan struct{} // the analysis of chunk from is in res
-	free  chan struct{} // the consumer is done with the chunk
+	from    int
+	res     []analysis
+	arena   []uint64 // the features of every record of the chunk
+	ends    []int
+	ready   chan struct{} // the analysis of chunk from is in res
+	deduped chan struct{} // so are the dedup decisions
+	free    chan struct{} // the consumer is done with the chunk
 }
 
 const (
@@ -869,7 +884,9 @@ const (
 )
 
 // pipeline analyses a window's rows on GOMAXPROCS workers into a ring of
-// reused chunks that the serial consumer takes in order (next), so memory
+// reused chunks, runs the dedup decisions over them in order on a goroutine
+// of their own, and hands them to the serial consumer in order (next), so
+// that deciding duplicates overlaps the rest of the serial work, and memory
 // stays bounded by the ring whatever the window size.
 type pipeline struct {
 	ctx   context.Context
@@ -879,14 +896,31 @@ type pipeline struct {
 	wg    sync.WaitGroup
 }
 
-func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw) *pipeline {
+func analyzeParallel(ctx context.Context, cfg Config, rows []schemas.Raw, ix *dedup.Index) *pipeline {
 	workers := runtime.GOMAXPROCS(0)
 	n := (len(rows) + chunkRecords - 1) / chunkRecords
 	p := &pipeline{ctx: ctx, rows: rows, ring: make([]*chunk, min(n, chunksAhead*workers))}
 	for i := range p.ring {
-		p.ring[i] = &chunk{ready: make(chan struct{}, 1), free: make(chan struct{}, 1)}
+		p.ring[i] = &chunk{ready: make(chan struct{}, 1), deduped: make(chan struct{}, 1), free: make(chan struct{}, 1)}
 		p.ring[i].free <- struct{}{}
 	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for i := range n {
+			ch := p.ring[i%len(p.ring)]
+			select {
+			case <-ch.ready:
+			case <-ctx.Done():
+				return
+			}
+			for j := range ch.res {
+				r := &rows[ch.from+j]
+				ch.res[j].dup = ix.AddSignature(dedup.RecordID{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, &ch.res[j].sig)
+			}
+			ch.deduped <- struct{}{}
+		}
+	}()
 	var next atomic.Int64
 	for range min(workers, n) {
 		p.wg.Add(1)
@@ -959,7 +993,7 @@ func (p *pipeline) next() *chunk {
 	}
 	ch := p.ring[p.taken%len(p.ring)]
 	select {
-	case <-ch.ready:
+	case <-ch.deduped:
 	case <-p.ctx.Done():
 		return nil
 	}

@@ -21,18 +21,18 @@ var ErrState = errors.New("curate: bad committed state")
 // every raw partition, and the state of everything that carries over from
 // one record to the next (dedup index, target model, difficulty moments).
 type state struct {
-	Version    int
-	Seq        int64            // the last committed window
-	Cursor     map[string]int64 // "topic/partition" -> next raw offset
-	Records    int64            // input records curated so far
+	Version int
+	Seq     int64            // the last committed window
+	Cursor  map[string]int64 // "topic/partition" -> next raw offset
+	Records int64            // input records curated so far
 	// IndexSeq is the window whose end the saved dedup index object
 	// reflects (0: the empty index); IndexRecords is Records then. A load
 	// replays the windows after IndexSeq through the index.
 	IndexSeq     int64
 	IndexRecords int64
 	Dedup        []byte // version 1 only: the index inline
-	Target     []byte
-	Difficulty *difficulty
+	Target       []byte
+	Difficulty   *difficulty
 }
 
 // stateMagic starts every state object. The format: the magic, then three

@@ -112,4 +112,5 @@ func TestEncodeCorpus(t *testing.T) {
 			t.Fatalf("row %d: got %+v, want %+v", i, g, r)
 		}
 	}
+	sameAsReadRows(t, data, rows)
 }

@@ -687,12 +687,25 @@ func writeBools(cw *parquet.ColumnWriter, c *leafColumn, a *array.Boolean, from,
 
 // ReadRows decodes a whole Parquet file into Go rows (parquet.GenericReader[T]
 // matches columns by name).
-func ReadRows[T any](data []byte) ([]T, error) {
+func ReadRows[T any](data []byte) (_ []T, err error) {
+	defer recoverCorrupt(&err)
 	rows, err := parquet.Read[T](bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("lake: reading parquet rows: %w", err)
 	}
 	return rows, nil
+}
+
+// ErrCorrupt is wrapped by the errors of reading a Parquet file that is
+// damaged in a way the Parquet library does not check (it panics there).
+var ErrCorrupt = errors.New("lake: corrupt parquet file")
+
+// recoverCorrupt turns a panic of the Parquet library on damaged input into
+// an error wrapping ErrCorrupt.
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+	}
 }
 
 // FileMeta returns the key/value metadata and row count of a Parquet file.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,7 +193,25 @@ func TestEncodeRawRoundTrip(t *testing.T) {
 					t.Errorf("row %d:\n got %+v\nwant %+v", i, got[i], w)
 				}
 			}
+			sameAsReadRows(t, data, got)
 		})
+	}
+}
+
+// sameAsReadRows checks that ReadRaw reads data exactly as ReadRows did.
+func sameAsReadRows(t testing.TB, data []byte, want []schemas.Raw) {
+	t.Helper()
+	got, err := ReadRaw(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ReadRaw: %d rows, ReadRows %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("ReadRaw row %d:\n got %#v\nwant %#v", i, got[i], want[i])
+		}
 	}
 }
 

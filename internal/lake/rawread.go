@@ -1,0 +1,226 @@
+package lake
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/thresher-ml/thresher/schemas"
+)
+
+// ReadRaw reads a raw segment into rows, as ReadRows[schemas.Raw] does, a
+// column at a time: each string column's values are copied once into one
+// buffer that the row strings point into, and dictionary values are shared.
+// That is several times faster than building rows value by value, and
+// leaves the garbage collector a few large objects instead of one per
+// string. A file whose columns are not those of schemas.Raw is read with
+// ReadRows.
+func ReadRaw(data []byte) (_ []schemas.Raw, err error) {
+	defer recoverCorrupt(&err)
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
+		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return nil, fmt.Errorf("lake: reading parquet rows: %w", err)
+	}
+	cols := map[string]int{}
+	for i, path := range f.Schema().Columns() {
+		if len(path) == 1 {
+			cols[path[0]] = i
+		}
+	}
+	for _, name := range rawColumns {
+		if _, ok := cols[name]; !ok {
+			return ReadRows[schemas.Raw](data)
+		}
+	}
+	rows := make([]schemas.Raw, 0, min(f.NumRows(), 1<<20))
+	for _, rg := range f.RowGroups() {
+		n := int(rg.NumRows())
+		if n < 0 || n > maxRawRowGroup {
+			return nil, fmt.Errorf("lake: reading parquet rows: a row group of %d rows", n)
+		}
+		base := len(rows)
+		rows = slices.Grow(rows, n)[:base+n]
+		part := rows[base:]
+		chunks := rg.ColumnChunks()
+		for _, name := range rawColumns {
+			c := &rawColumn{rows: part, name: name}
+			if err := c.read(chunks[cols[name]]); err != nil {
+				return nil, fmt.Errorf("lake: reading parquet column %s: %w", name, err)
+			}
+			if c.row != n {
+				return nil, fmt.Errorf("lake: reading parquet column %s: %d values for %d rows", name, c.row, n)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// maxRawRowGroup bounds the rows of one row group ReadRaw accepts, so that
+// a damaged footer cannot make it allocate without bound.
+const maxRawRowGroup = 1 << 22
+
+var rawColumns = []string{"topic", "partition", "offset", "kafka_ts", "key", "id", "source", "domain", "lang", "ts", "text", "attrs"}
+
+// rawColumn fills one column of rows from the pages of its chunk.
+type rawColumn struct {
+	rows []schemas.Raw
+	name string
+	row  int
+	dict []string // the strings of the current dictionary
+}
+
+var errRawColumn = errors.New("unexpected page layout")
+
+func (c *rawColumn) read(chunk parquet.ColumnChunk) error {
+	pages := chunk.Pages()
+	defer pages.Close()
+	for {
+		p, err := pages.ReadPage()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = c.page(p)
+		parquet.Release(p)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *rawColumn) page(p parquet.Page) error {
+	if len(p.RepetitionLevels()) > 0 {
+		return errRawColumn
+	}
+	n := int(p.NumValues())
+	if c.row+n > len(c.rows) {
+		return fmt.Errorf("%w: more values than rows", errRawColumn)
+	}
+	def := p.DefinitionLevels()
+	if len(def) != 0 && len(def) != n {
+		return errRawColumn
+	}
+	present := func(i int) bool { return len(def) == 0 || def[i] != 0 }
+	values := p.Data()
+	var strs []string
+	var raw [][]byte // the key column's values
+	var ints32 []int32
+	var ints64 []int64
+	if d := p.Dictionary(); d != nil {
+		if c.dict == nil || len(c.dict) != d.Len() {
+			c.dict = make([]string, d.Len())
+			for i := range c.dict {
+				c.dict[i] = string(d.Index(int32(i)).ByteArray())
+			}
+		}
+		idx := values.Int32()
+		strs = make([]string, len(idx))
+		for i, k := range idx {
+			if k < 0 || int(k) >= len(c.dict) {
+				return fmt.Errorf("%w: dictionary index %d of %d", errRawColumn, k, len(c.dict))
+			}
+			strs[i] = c.dict[k]
+		}
+	} else {
+		switch values.Kind() {
+		case encoding.ByteArray:
+			buf, offs := values.ByteArray()
+			if len(offs) == 0 {
+				break
+			}
+			if offs[0] > offs[len(offs)-1] || int(offs[len(offs)-1]) > len(buf) {
+				return fmt.Errorf("%w: byte array offsets", errRawColumn)
+			}
+			own := bytes.Clone(buf[offs[0]:offs[len(offs)-1]])
+			base := offs[0]
+			if c.name == "key" {
+				raw = make([][]byte, len(offs)-1)
+			} else {
+				strs = make([]string, len(offs)-1)
+			}
+			for i := range len(offs) - 1 {
+				lo, hi := offs[i]-base, offs[i+1]-base
+				if lo > hi || int(hi) > len(own) {
+					return fmt.Errorf("%w: byte array offsets", errRawColumn)
+				}
+				switch {
+				case raw != nil:
+					raw[i] = own[lo:hi:hi]
+				case hi > lo:
+					strs[i] = unsafe.String(&own[lo], int(hi-lo))
+				}
+			}
+		case encoding.Int32:
+			ints32 = values.Int32()
+		case encoding.Int64:
+			ints64 = values.Int64()
+		default:
+			return fmt.Errorf("%w: value kind %v", errRawColumn, values.Kind())
+		}
+	}
+	v := 0 // the next non-null value
+	for i := range n {
+		r := &c.rows[c.row+i]
+		if !present(i) {
+			continue
+		}
+		switch c.name {
+		case "partition":
+			if v >= len(ints32) {
+				return errRawColumn
+			}
+			r.Partition = ints32[v]
+		case "offset", "kafka_ts", "ts":
+			if v >= len(ints64) {
+				return errRawColumn
+			}
+			switch c.name {
+			case "offset":
+				r.Offset = ints64[v]
+			case "kafka_ts":
+				r.KafkaTS = time.UnixMilli(ints64[v]).UTC()
+			case "ts":
+				r.TS = time.UnixMilli(ints64[v]).UTC()
+			}
+		case "key":
+			if v >= len(raw) {
+				return errRawColumn
+			}
+			r.Key = raw[v]
+		default:
+			if v >= len(strs) {
+				return errRawColumn
+			}
+			s := strs[v]
+			switch c.name {
+			case "topic":
+				r.Topic = s
+			case "id":
+				r.ID = s
+			case "source":
+				r.Source = s
+			case "domain":
+				r.Domain = s
+			case "lang":
+				r.Lang = s
+			case "text":
+				r.Text = s
+			case "attrs":
+				r.Attrs = s
+			}
+		}
+		v++
+	}
+	c.row += n
+	return nil
+}
