@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -30,6 +31,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	partitions := fs.Int("partitions", 4, "partitions of the bench topic")
 	runs := fs.Int("runs", 3, "timed runs of each reader; the median is reported")
 	kcat := fs.String("kcat", "kcat", "kcat `binary` to compare against")
+	curateRuns := fs.Int("curate-runs", 3, "timed runs of curate over the landed stream (0: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +91,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 
 	summaryRE := regexp.MustCompile(`records=(\d+) bytes=\d+ dlq=(\d+) segments=\d+ active_s=([0-9.]+)`)
 	var ingestTimes, ingestWalls, rss []float64
+	var landed string // the last run's lake, for curate
+	defer func() {
+		if landed != "" {
+			os.RemoveAll(landed)
+		}
+	}()
 	for i := 0; i < *runs; i++ {
 		lakeDir, err := os.MkdirTemp("", "thresher-bench-lake-")
 		if err != nil {
@@ -106,7 +114,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		err = cmd.Wait()
 		ingestWalls = append(ingestWalls, time.Since(started).Seconds())
 		hwm := peak()
-		os.RemoveAll(lakeDir)
+		if landed != "" {
+			os.RemoveAll(landed)
+		}
+		landed = lakeDir
 		if err != nil {
 			return fmt.Errorf("ingest: %v: %s", err, stderr.String())
 		}
@@ -140,7 +151,97 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		sort.Float64s(rss)
 		fmt.Fprintf(w, "ingest peak RSS: %.0f MiB (max of %d runs; VmHWM polled every 10 ms)\n", rss[len(rss)-1], len(rss))
 	}
+	if *curateRuns > 0 {
+		return benchCurate(ctx, w, self, landed, n, *curateRuns)
+	}
 	return nil
+}
+
+// benchCurate runs `thresher curate` over copies of the raw table of a
+// landed lake: the busy time and rate it reports, its peak RSS, and the time
+// a restart takes to load its state (replaying the dedup index).
+func benchCurate(ctx context.Context, w io.Writer, self, landed string, n, runs int) error {
+	summaryRE := regexp.MustCompile(`records=(\d+) kept=(\d+) busy_s=([0-9.]+)`)
+	var busy, rss, restarts []float64
+	var kept int
+	for i := 0; i < runs; i++ {
+		dir, err := os.MkdirTemp("", "thresher-bench-curate-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if err := linkTree(filepath.Join(landed, "raw"), filepath.Join(dir, "raw")); err != nil {
+			return err
+		}
+		for pass := range 2 {
+			cmd := exec.CommandContext(ctx, self, "curate", "--lake", dir, "--exit-on-idle", "1ms")
+			var out, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &stderr
+			started := time.Now()
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			peak := watchPeakRSS(cmd.Process.Pid)
+			err := cmd.Wait()
+			wall := time.Since(started).Seconds()
+			hwm := peak()
+			if err != nil {
+				return fmt.Errorf("curate: %v: %s", err, stderr.String())
+			}
+			m := summaryRE.FindStringSubmatch(out.String())
+			if m == nil {
+				return fmt.Errorf("curate printed no summary: %s", out.String())
+			}
+			got, _ := strconv.Atoi(m[1])
+			if pass == 1 {
+				// Nothing left to curate: the run is start-up, loading the
+				// state and replaying the dedup index, and the idle check.
+				restarts = append(restarts, wall)
+				continue
+			}
+			if got != n {
+				return fmt.Errorf("curate curated %d records, want %d", got, n)
+			}
+			kept, _ = strconv.Atoi(m[2])
+			secs, _ := strconv.ParseFloat(m[3], 64)
+			busy = append(busy, secs)
+			if hwm > 0 {
+				rss = append(rss, float64(hwm)/(1<<20))
+			}
+		}
+	}
+	b := median(busy)
+	fmt.Fprintf(w, "\ncurate (dedup, audit, curriculum; 4 tables written) over the landed stream, median of %d runs:\n", runs)
+	fmt.Fprintf(w, "  %d records, %d kept, %.3f s busy: %.0f rec/s\n", n, kept, b, float64(n)/b)
+	if len(rss) > 0 {
+		sort.Float64s(rss)
+		fmt.Fprintf(w, "  peak RSS: %.0f MiB (max of %d runs)\n", rss[len(rss)-1], len(rss))
+	}
+	fmt.Fprintf(w, "  restart with nothing new (load state, replay the dedup index): %.2f s\n", median(restarts))
+	return nil
+}
+
+// linkTree recreates the folder tree src at dst with hard links to its
+// files (copies where linking fails).
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if os.Link(path, to) == nil {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	})
 }
 
 // watchPeakRSS polls the peak resident set size (VmHWM) of a running
