@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
@@ -59,6 +60,7 @@ func commands() map[string]command {
 		"audit":   {"print the audit tables of a lake", runAudit},
 		"demo":    {"run the pipeline end to end on an embedded broker and a bundled sample", runDemo},
 		"bench":   {"measure end-to-end ingest against kcat on the embedded broker", runBench},
+		"sample":  {"serve curriculum-paced batches of curated records as an Arrow IPC stream", runSample},
 	}
 }
 
@@ -82,6 +84,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "thresher: unknown command %q\n\n", args[0])
 		printHelp(stderr, cmds)
 		return ExitUsage
+	}
+	if path := os.Getenv("THRESHER_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "thresher: THRESHER_CPUPROFILE: %v\n", err)
+			return ExitUsage
+		}
+		defer stop()
 	}
 	err := cmd.run(ctx, e, args[1:])
 	switch {
@@ -144,4 +154,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// startCPUProfile writes a CPU profile of the command to path (set
+// THRESHER_CPUPROFILE=path), for `go tool pprof`.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
