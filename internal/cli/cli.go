@@ -61,6 +61,8 @@ func commands() map[string]command {
 		"demo":    {"run the pipeline end to end on an embedded broker and a bundled sample", runDemo},
 		"bench":   {"measure end-to-end ingest against kcat on the embedded broker", runBench},
 		"sample":  {"serve curriculum-paced batches of curated records as an Arrow IPC stream", runSample},
+		"train":   {"run the online self-supervised trainer as a service", runTrain},
+		"embed":   {"embed a JSONL file of texts with a checkpoint's encoder", runEmbed},
 	}
 }
 

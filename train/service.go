@@ -1,0 +1,192 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// EmbedRequest is the body of POST /v1/embed.
+type EmbedRequest struct {
+	Texts []string `json:"texts"`
+}
+
+// EmbedResponse is the answer to POST /v1/embed: one L2-normalised vector
+// per text, in request order, from the weights at Step.
+type EmbedResponse struct {
+	Embeddings [][]float32 `json:"embeddings"`
+	Dim        int         `json:"dim"`
+	Step       int64       `json:"step"`
+}
+
+// errorBody is every error answer: {"error": "..."}.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// Handler returns the trainer's HTTP API:
+//
+//	GET  /healthz     200 while the process is alive and Run has not failed, else 503
+//	GET  /readyz      200 once the trainer has resumed from CURRENT (or decided
+//	                  to start fresh), 503 before
+//	GET  /metrics     Prometheus metrics of the registerer given to NewTrainer
+//	                  (when it is also a Gatherer, like *prometheus.Registry)
+//	GET  /v1/status   TrainerStatus as JSON
+//	POST /v1/embed    EmbedRequest -> EmbedResponse from the current weights
+//
+// /v1/embed answers 400 for malformed JSON, unknown fields, an empty list or
+// an empty text; 405 for another method; 413 for a body over
+// MaxEmbedBytes, more than MaxEmbedTexts texts or a text over MaxTextBytes;
+// 415 for a Content-Type other than application/json; 503 before the
+// trainer is ready. Every error body is {"error": "..."}.
+func (t *Trainer) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", t.handleHealthz)
+	mux.HandleFunc("/readyz", t.handleReadyz)
+	if g, ok := t.reg.(prometheus.Gatherer); ok {
+		mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("/v1/status", t.handleStatus)
+	mux.HandleFunc("/v1/embed", t.handleEmbed)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, errorBody{Error: fmt.Sprintf(format, args...)})
+}
+
+// onlyMethod answers 405 unless r uses one of the methods.
+func onlyMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	allow := methods[0]
+	for _, m := range methods[1:] {
+		allow += ", " + m
+	}
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, allow)
+	return false
+}
+
+func (t *Trainer) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	if !onlyMethod(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	if err := t.failure(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failing", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (t *Trainer) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if !onlyMethod(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	if !t.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "resuming from " + CurrentKey})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "resumed_from": t.Status().ResumedFrom})
+}
+
+func (t *Trainer) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if !onlyMethod(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	writeJSON(w, http.StatusOK, t.Status())
+}
+
+func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
+	if !onlyMethod(w, r, http.MethodPost) {
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q is not application/json", truncate(ct, 64))
+			return
+		}
+	}
+	if !t.ready.Load() {
+		writeError(w, http.StatusServiceUnavailable, "not ready: the trainer is resuming from its checkpoint")
+		return
+	}
+	lim := &t.cfg
+	body := http.MaxBytesReader(w, r.Body, lim.MaxEmbedBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req EmbedRequest
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", lim.MaxEmbedBytes)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad JSON: %v; want {\"texts\": [\"...\", ...]}", err)
+		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", lim.MaxEmbedBytes)
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad JSON: data after the request object")
+		return
+	}
+	switch {
+	case req.Texts == nil:
+		writeError(w, http.StatusBadRequest, "missing \"texts\": want {\"texts\": [\"...\", ...]}")
+		return
+	case len(req.Texts) == 0:
+		writeError(w, http.StatusBadRequest, "\"texts\" is empty: give 1 to %d texts", lim.MaxEmbedTexts)
+		return
+	case len(req.Texts) > lim.MaxEmbedTexts:
+		writeError(w, http.StatusRequestEntityTooLarge, "%d texts, more than the %d allowed per request", len(req.Texts), lim.MaxEmbedTexts)
+		return
+	}
+	for i, s := range req.Texts {
+		if len(s) > lim.MaxTextBytes {
+			writeError(w, http.StatusRequestEntityTooLarge, "texts[%d] is %d bytes, more than %d", i, len(s), lim.MaxTextBytes)
+			return
+		}
+		if !utf8.ValidString(s) {
+			writeError(w, http.StatusBadRequest, "texts[%d] is not valid UTF-8", i)
+			return
+		}
+	}
+	enc, step := t.currentEncoder()
+	vecs := enc(req.Texts)
+	for i, v := range vecs {
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				writeError(w, http.StatusInternalServerError, "embedding of texts[%d] is not finite", i)
+				return
+			}
+		}
+	}
+	dim := 0
+	if len(vecs) > 0 {
+		dim = len(vecs[0])
+	}
+	t.metrics.embedTexts.Add(float64(len(vecs)))
+	writeJSON(w, http.StatusOK, EmbedResponse{Embeddings: vecs, Dim: dim, Step: step})
+}
