@@ -32,8 +32,13 @@
 // the one-directional MoCo v2 form. After each micro-batch its keys of
 // view B enter the queue, with their cluster and record ids and the step.
 //
+// StepNegatives adds extra negatives to a micro-batch (the sampler's
+// candidate pool: records of other clusters, mostly of the batch's
+// domains): their text is embedded by the momentum encoder and joins the
+// queue's keys for that micro-batch only, masked like them.
+//
 // A candidate is a false negative, and is masked out of the anchor's
-// negatives (queue and in-batch), when its Example.Cluster equals the
+// negatives (queue, extra and in-batch), when its Example.Cluster equals the
 // anchor's, or its Example.Record does (Config.MaskFalseNegatives:
 // cluster_record, cluster, record or none; empty ids never match). Ids are
 // kept as 64-bit xxhash values.
@@ -186,4 +191,17 @@
 // twice that). 1024 keeps the queue's benefit for about 14% more work per
 // example than in-batch negatives alone; 4096 would cost 38% more than
 // 1024 for no measured gain. Larger queues remain a setting.
+//
+// # The service
+//
+// Trainer runs the learner as a long-lived service: it resumes from the
+// lake's checkpoints/CURRENT (CheckpointStore; the object format is on
+// Checkpoint.MarshalBinary), pulls batches from a sampler (in process, or
+// a remote `thresher sample` over Arrow IPC), steps the learner with the
+// batch and its candidate negatives, checkpoints every
+// ServiceConfig.CheckpointSteps steps or CheckpointInterval, whichever
+// comes first, and at a stop, and keeps training after it has seen every
+// record (the sampler starts another pass). Handler serves /healthz,
+// /readyz (503 until resumed), /metrics, GET /v1/status and POST /v1/embed;
+// the metrics are listed on Trainer.
 package train

@@ -76,13 +76,22 @@ type scratch struct {
 	mlmLoss   []float64
 	xq, xk    []float32
 	cq, ck    mlpCache
-	back      mlpBack
-	dz, dyMLM []float32
-	cout      contrastOut
-	cluster   []uint64
-	record    []uint64
-	lossA     []float64
-	correctA  []bool
+	// Extra negatives of the micro-batch (StepNegatives): their pooled
+	// inputs and key-encoder outputs, and the candidate matrix and hashes
+	// [queue; negatives; batch keys] when there are any.
+	xn           []float32
+	cn           mlpCache
+	nIDs         []uint32
+	cand         []float32
+	candC, candR []uint64
+	negC, negR   []uint64
+	back         mlpBack
+	dz, dyMLM    []float32
+	cout         contrastOut
+	cluster      []uint64
+	record       []uint64
+	lossA        []float64
+	correctA     []bool
 }
 
 // rng is a splitmix64 generator; its whole state is one word.
@@ -286,9 +295,36 @@ func idHash(s string) uint64 {
 	return h
 }
 
+// encodeNegatives encodes the texts of negatives (their ViewA) with the
+// momentum encoder into sc.cn, and their hashes into sc.negC and sc.negR.
+func (l *Learner) encodeNegatives(negatives []Example) {
+	sc := &l.sc
+	d := l.cfg.EmbedDim
+	nn := len(negatives)
+	sc.xn = grow(sc.xn, nn*d)
+	sc.negC, sc.negR = sc.negC[:0], sc.negR[:0]
+	f := sc.feats[0]
+	for i := range negatives {
+		e := &negatives[i]
+		sc.nIDs = f.ids(e.ViewA, sc.nIDs[:0])
+		l.poolKey(sc.xn[i*d:(i+1)*d], sc.nIDs)
+		sc.negC = append(sc.negC, idHash(e.Cluster))
+		sc.negR = append(sc.negR, idHash(e.Record))
+	}
+	l.key.forward(sc.xn, nn, &sc.cn)
+}
+
 // Step runs the forward and backward pass of one micro-batch and, every
 // AccumSteps micro-batches, an optimiser update. An empty batch does nothing.
-func (l *Learner) Step(batch []Example) StepStats {
+func (l *Learner) Step(batch []Example) StepStats { return l.StepNegatives(batch, nil) }
+
+// StepNegatives is Step with extra candidate negatives for this micro-batch
+// (the sampler's: records of other clusters, often of the same domains).
+// Each negative's ViewA (its text) is encoded by the momentum encoder, like
+// a queue entry, and joins the queue's keys as a negative of every anchor;
+// false-negative masking applies to it by Cluster and Record. Negatives are
+// not enqueued and carry no gradient.
+func (l *Learner) StepNegatives(batch, negatives []Example) StepStats {
 	l.stepMu.Lock()
 	defer l.stepMu.Unlock()
 	c := &l.cfg
@@ -296,7 +332,7 @@ func (l *Learner) Step(batch []Example) StepStats {
 	if b == 0 {
 		return StepStats{Step: l.step, LR: c.LR * c.lrFactor(l.step+1)}
 	}
-	stats := l.compute(batch)
+	stats := l.compute(batch, negatives)
 
 	// Queue, health sample and (every AccumSteps) the update.
 	sc := &l.sc
@@ -322,7 +358,7 @@ func (l *Learner) Step(batch []Example) StepStats {
 // compute runs the forward pass of a non-empty micro-batch and adds its
 // gradients (scaled by 1/AccumSteps) to the accumulators. It changes no
 // parameter, queue, health sample or RNG state.
-func (l *Learner) compute(batch []Example) StepStats {
+func (l *Learner) compute(batch, negatives []Example) StepStats {
 	c := &l.cfg
 	b := len(batch)
 	sc := &l.sc
@@ -395,8 +431,12 @@ func (l *Learner) compute(batch []Example) StepStats {
 	for i := range batch {
 		sc.cluster[i], sc.record[i] = idHash(batch[i].Cluster), idHash(batch[i].Record)
 	}
+	nn := len(negatives)
+	if nn > 0 {
+		l.encodeNegatives(negatives)
+	}
 	in := contrastInput{
-		b: b, nq: l.queue.n, d: od, tau: c.Temperature, beta: c.Beta,
+		b: b, nq: l.queue.n + nn, d: od, tau: c.Temperature, beta: c.Beta,
 		maskCluster: c.MaskFalseNegatives == MaskClusterRecord || c.MaskFalseNegatives == MaskCluster,
 		maskRecord:  c.MaskFalseNegatives == MaskClusterRecord || c.MaskFalseNegatives == MaskRecord,
 		cluster:     sc.cluster, record: sc.record,
@@ -405,9 +445,25 @@ func (l *Learner) compute(batch []Example) StepStats {
 	}
 	var conSum float64
 	correct := 0
+	if nn > 0 {
+		// One candidate matrix [queue; negatives; batch keys], and the
+		// hashes of its first two parts.
+		nqk := l.queue.n
+		sc.cand = grow(sc.cand, (nqk+nn+b)*od)
+		copy(sc.cand, l.queue.buf[:nqk*od])
+		copy(sc.cand[nqk*od:], sc.cn.z[:nn*od])
+		sc.candC = append(append(sc.candC[:0], l.queue.cluster[:nqk]...), sc.negC...)
+		sc.candR = append(append(sc.candR[:0], l.queue.record[:nqk]...), sc.negR...)
+		in.qCluster, in.qRecord = sc.candC, sc.candR
+	}
 	for dir := 0; dir < dirs; dir++ {
-		cand := l.queue.candidates(b)
-		copy(cand[l.queue.n*od:], sc.ck.z[dir*b*od:(dir+1)*b*od])
+		var cand []float32
+		if nn > 0 {
+			cand = sc.cand[:(in.nq+b)*od]
+		} else {
+			cand = l.queue.candidates(b)
+		}
+		copy(cand[in.nq*od:], sc.ck.z[dir*b*od:(dir+1)*b*od])
 		in.q = sc.cq.z[dir*b*od : (dir+1)*b*od]
 		in.c = cand
 		contrastLogits(&in, &sc.cout)

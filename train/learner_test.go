@@ -23,6 +23,44 @@ var tinyBatch = []Example{
 	{ViewA: "birds fly south", ViewB: "birds fly", MaskedB: []string{"south"}, Record: "r4"},
 }
 
+// tinyNegatives are extra negatives for tinyBatch: one of cluster c1 (a
+// false negative of examples 0 and 2), one of record r4, two others.
+var tinyNegatives = []Example{
+	{ViewA: "the cat sat on the mat", Cluster: "c1", Record: "n1"},
+	{ViewA: "birds fly north", Cluster: "c9", Record: "r4"},
+	{ViewA: "a fish swam", Cluster: "c8", Record: "n3"},
+	{ViewA: "dogs ran far away", Cluster: "c7", Record: "n4"},
+}
+
+// TestNegatives: extra negatives are candidates like queue keys. For a
+// one-example batch (no other candidate), a negative that masking covers
+// (same cluster or record) leaves the loss at zero; an unmasked copy of the
+// positive raises it; none is enqueued.
+func TestNegatives(t *testing.T) {
+	one := tinyBatch[:1] // cluster c1, record r1
+	loss := func(negs []Example) float64 {
+		l, err := NewLearner(tinyConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := l.StepNegatives(one, negs)
+		if l.queue.n != len(one) {
+			t.Fatalf("queue holds %d keys after a batch of %d", l.queue.n, len(one))
+		}
+		return st.Contrastive
+	}
+	if base := loss(nil); math.Abs(base) > 1e-6 {
+		t.Fatalf("one example, no negatives: loss %g, want 0", base)
+	}
+	masked := []Example{{ViewA: "cat sat down", Cluster: "c1", Record: "x"}, {ViewA: "cat sat down", Cluster: "c9", Record: "r1"}}
+	if got := loss(masked); math.Abs(got) > 1e-6 {
+		t.Errorf("masked negatives: loss %g, want 0", got)
+	}
+	if got := loss([]Example{{ViewA: "cat sat down", Cluster: "c5", Record: "y"}}); got < 0.5 {
+		t.Errorf("a copy of the positive as a negative: loss %g, want about log 2", got)
+	}
+}
+
 func sparseMap(s *sparseGrad) map[uint32][]float32 {
 	m := map[uint32][]float32{}
 	for k := range s.shards {
@@ -51,7 +89,11 @@ func (l *Learner) clearGrads() {
 // a queue, false-negative masking, hard-negative weights, masked-token head)
 // against central differences of the total loss.
 func TestLearnerGradient(t *testing.T) {
-	for _, sgd := range []bool{false, true} {
+	for _, v := range []struct {
+		sgd  bool
+		negs []Example
+	}{{false, nil}, {true, nil}, {false, tinyNegatives}} {
+		sgd, negs := v.sgd, v.negs
 		cfg := tinyConfig()
 		if sgd {
 			cfg.Symmetric, cfg.Beta, cfg.Activation = false, 0, ActivationReLU
@@ -68,7 +110,7 @@ func TestLearnerGradient(t *testing.T) {
 			[]uint64{0, idHash("r4"), 0, 0, 9, 0}, 0)
 		loss := func() float64 {
 			l.clearGrads()
-			return l.compute(tinyBatch).Loss
+			return l.compute(tinyBatch, negs).Loss
 		}
 		base := loss()
 		if base <= 0 || math.IsNaN(base) {

@@ -326,8 +326,19 @@ func (t *Trainer) trainBatch(b *sampler.Batch) StepStats {
 		tokens += int64(e.Words)
 		t.run.drift.add(e.Domain, float64(e.WordEntropy), e.LengthWords)
 	}
+	// The sampler's candidate negatives (other clusters, mostly of the
+	// batch's domains) join the queue's keys; their text is their view.
+	negs := make([]Example, len(b.Negatives))
+	for i := range b.Negatives {
+		n := &b.Negatives[i]
+		view := n.ViewA
+		if view == "" {
+			view = n.Text
+		}
+		negs[i] = Example{ViewA: view, Cluster: n.ClusterID, Domain: n.Domain, Record: recordID(n.Topic, n.Partition, n.Offset)}
+	}
 	began := time.Now()
-	stats := t.learner.Step(exs)
+	stats := t.learner.StepNegatives(exs, negs)
 	t.metrics.stepSeconds.Observe(time.Since(began).Seconds())
 	t.run.batches++
 	t.run.examples += int64(len(exs))
