@@ -45,7 +45,9 @@ type errorBody struct {
 // /v1/embed answers 400 for malformed JSON, unknown fields, an empty list or
 // an empty text; 405 for another method; 413 for a body over
 // MaxEmbedBytes, more than MaxEmbedTexts texts or a text over MaxTextBytes;
-// 415 for a Content-Type other than application/json; 503 before the
+// 415 for a Content-Type that cannot carry JSON (application/json, none,
+// text/plain and curl -d's application/x-www-form-urlencoded are read as
+// JSON); 503 before the
 // trainer is ready. Every error body is {"error": "..."}.
 func (t *Trainer) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -120,7 +122,7 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
+		if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
 			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q is not application/json", truncate(ct, 64))
 			return
 		}

@@ -126,6 +126,10 @@ func TestEmbedHandler(t *testing.T) {
 		}
 	}
 
+	// curl -d sends its default form Content-Type: the body is still JSON.
+	if code, body := do(t, h, "POST", "/v1/embed", "application/x-www-form-urlencoded", `{"texts": ["a dog"]}`); code != 200 {
+		t.Fatalf("curl -d style request: %d %s", code, body)
+	}
 	long := strings.Repeat("x", 300)
 	tests := []struct {
 		name, method, ctype, body string
@@ -144,7 +148,7 @@ func TestEmbedHandler(t *testing.T) {
 		{"text too long", "POST", "application/json", `{"texts": ["` + long + `"]}`, 413, "texts[0] is 300 bytes"},
 		{"body too large", "POST", "application/json", `{"texts": ["` + strings.Repeat("y", 5000) + `"]}`, 413, "over 4096 bytes"},
 		{"wrong method", "GET", "", "", 405, "not allowed"},
-		{"wrong content type", "POST", "text/plain", `{"texts": ["a"]}`, 415, "not application/json"},
+		{"wrong content type", "POST", "multipart/form-data; boundary=x", `{"texts": ["a"]}`, 415, "not application/json"},
 		{"empty body", "POST", "application/json", ``, 400, "bad JSON"},
 	}
 	for _, tt := range tests {
