@@ -812,45 +812,59 @@ func (m *stageMetrics) decision(d string) prometheus.Counter {
 // readPlan reads the raw rows of a plan's segments, in plan order, and the
 // cursor they advance to.
 func (s *Stage) readPlan(ctx context.Context, p *plan) ([]schemas.Raw, map[string]int64, error) {
-	parts := make([][]schemas.Raw, len(p.Segments))
+	files := make([]*lake.RawFile, len(p.Segments))
 	errs := make([]error, len(p.Segments))
 	cursor := map[string]int64{}
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i, key := range p.Segments {
+	for _, key := range p.Segments {
 		_, topic, part, r, err := lake.ParseSegmentKey(key)
 		if err != nil {
 			return nil, nil, err
 		}
 		cursor[partitionKey(topic, part)] = r.Last + 1
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			data, err := s.store.Get(ctx, key)
-			if err == nil {
-				parts[i], err = lake.ReadRaw(data)
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("curate: %s: %w", key, err)
-			}
-		}()
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	// Fetch and open every segment, then read each into its place in one
+	// slice (rows are large: concatenating them would copy them again).
+	each := func(f func(i int, key string) error) error {
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		var wg sync.WaitGroup
+		for i, key := range p.Segments {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := f(i, key); err != nil {
+					errs[i] = fmt.Errorf("curate: %s: %w", key, err)
+				}
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	err := each(func(i int, key string) error {
+		data, err := s.store.Get(ctx, key)
+		if err == nil {
+			files[i], err = lake.OpenRaw(data)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	n := 0
-	for _, pr := range parts {
-		n += len(pr)
+	starts := make([]int, len(files)+1)
+	for i, f := range files {
+		starts[i+1] = starts[i] + f.NumRows()
 	}
-	if n == 0 {
+	if starts[len(files)] == 0 {
 		return nil, cursor, nil
 	}
-	rows := make([]schemas.Raw, 0, n)
-	for i, pr := range parts {
-		rows = append(rows, pr...)
-		parts[i] = nil
+	rows := make([]schemas.Raw, starts[len(files)])
+	err = each(func(i int, _ string) error {
+		err := files[i].ReadInto(rows[starts[i]:starts[i+1]])
+		files[i] = nil
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return rows, cursor, nil
 }

@@ -213,6 +213,20 @@ func sameAsReadRows(t testing.TB, data []byte, want []schemas.Raw) {
 			t.Fatalf("ReadRaw row %d:\n got %#v\nwant %#v", i, got[i], want[i])
 		}
 	}
+	f, err := OpenRaw(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.NumRows() != len(want) || f.ReadInto(make([]schemas.Raw, len(want)+1)) == nil {
+		t.Fatalf("OpenRaw: %d rows, want %d, and a wrong-sized destination must fail", f.NumRows(), len(want))
+	}
+	into := make([]schemas.Raw, len(want))
+	if err := f.ReadInto(into); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(into, got) {
+		t.Fatal("ReadInto differs from ReadRaw")
+	}
 }
 
 // TestEncodeLayout checks what readers other than ReadRows rely on: column

@@ -23,12 +23,62 @@ import (
 // string. A file whose columns are not those of schemas.Raw is read with
 // ReadRows.
 func ReadRaw(data []byte) (_ []schemas.Raw, err error) {
+	f, err := openRaw(data)
+	if err != nil {
+		return nil, err
+	}
+	return readRawInto(f, data, make([]schemas.Raw, 0, min(f.NumRows(), 1<<20)))
+}
+
+// RawFile is an opened raw segment: NumRows tells how many rows ReadInto
+// fills, so that a caller reading many segments in parallel can lay them
+// out in one slice.
+type RawFile struct {
+	f    *parquet.File
+	data []byte
+}
+
+// OpenRaw opens a raw segment's footer.
+func OpenRaw(data []byte) (*RawFile, error) {
+	f, err := openRaw(data)
+	if err != nil {
+		return nil, err
+	}
+	return &RawFile{f, data}, nil
+}
+
+// NumRows returns the rows of the segment.
+func (r *RawFile) NumRows() int { return int(r.f.NumRows()) }
+
+// ReadInto reads the segment's rows into dst, which must hold exactly
+// NumRows rows, as ReadRaw would return them.
+func (r *RawFile) ReadInto(dst []schemas.Raw) error {
+	if len(dst) != r.NumRows() {
+		return fmt.Errorf("lake: reading %d raw rows into %d", r.NumRows(), len(dst))
+	}
+	got, err := readRawInto(r.f, r.data, dst[:0])
+	if err == nil && (len(got) != len(dst) || (len(got) > 0 && &got[0] != &dst[0])) {
+		err = fmt.Errorf("lake: raw segment read %d rows, its footer says %d", len(got), len(dst))
+	}
+	return err
+}
+
+func openRaw(data []byte) (_ *parquet.File, err error) {
 	defer recoverCorrupt(&err)
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, fmt.Errorf("lake: reading parquet rows: %w", err)
 	}
+	if n := f.NumRows(); n < 0 || n > maxRawRows {
+		return nil, fmt.Errorf("lake: reading parquet rows: a file of %d rows", n)
+	}
+	return f, nil
+}
+
+// readRawInto appends the rows of f to rows.
+func readRawInto(f *parquet.File, data []byte, rows []schemas.Raw) (_ []schemas.Raw, err error) {
+	defer recoverCorrupt(&err)
 	cols := map[string]int{}
 	for i, path := range f.Schema().Columns() {
 		if len(path) == 1 {
@@ -37,10 +87,10 @@ func ReadRaw(data []byte) (_ []schemas.Raw, err error) {
 	}
 	for _, name := range rawColumns {
 		if _, ok := cols[name]; !ok {
-			return ReadRows[schemas.Raw](data)
+			other, err := ReadRows[schemas.Raw](data)
+			return append(rows, other...), err
 		}
 	}
-	rows := make([]schemas.Raw, 0, min(f.NumRows(), 1<<20))
 	for _, rg := range f.RowGroups() {
 		n := int(rg.NumRows())
 		if n < 0 || n > maxRawRowGroup {
@@ -63,9 +113,13 @@ func ReadRaw(data []byte) (_ []schemas.Raw, err error) {
 	return rows, nil
 }
 
-// maxRawRowGroup bounds the rows of one row group ReadRaw accepts, so that
-// a damaged footer cannot make it allocate without bound.
-const maxRawRowGroup = 1 << 22
+// maxRawRowGroup and maxRawRows bound the rows of one row group and of a
+// file ReadRaw accepts, so that a damaged footer cannot make it allocate
+// without bound.
+const (
+	maxRawRowGroup = 1 << 22
+	maxRawRows     = 1 << 26
+)
 
 var rawColumns = []string{"topic", "partition", "offset", "kafka_ts", "key", "id", "source", "domain", "lang", "ts", "text", "attrs"}
 
