@@ -13,10 +13,14 @@ import (
 	"github.com/thresher-ml/thresher/sampler"
 )
 
+// sampleEnvPrefix names the sampler's environment variables:
+// THRESHER_SAMPLE_ and the YAML key in upper case (THRESHER_SAMPLE_BATCH_SIZE).
+const sampleEnvPrefix = "THRESHER_SAMPLE_"
+
 func runSample(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "sample", "--lake DIR --listen HOST:PORT [flags]")
 	var cfg sampler.Config
-	configFile := fs.String("config", "", "YAML configuration `file` (keys as in sampler.Config; flags override it)")
+	configFile := fs.String("config", "", "YAML configuration `file` (keys as in sampler.Config; "+sampleEnvPrefix+"<KEY> variables override it, flags override both)")
 	lakeDir := fs.String("lake", "", "lake `folder` whose curated tables to sample")
 	listen := fs.String("listen", "", "serve the Arrow IPC stream of batches on `host:port` (each batch to one client)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of every random choice (same lake, configuration and seed: same batches)")
@@ -29,25 +33,25 @@ func runSample(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
+	// Precedence: flags, then THRESHER_SAMPLE_<KEY> variables, then the
+	// file, then defaults.
+	flags := cfg
+	cfg = sampler.Config{}
 	if *configFile != "" {
-		// The file is the base; flags that were set win over it.
-		var file sampler.Config
-		if err := loadYAML(*configFile, &file); err != nil {
+		if err := loadYAML(*configFile, &cfg); err != nil {
 			return &UsageError{Err: err}
 		}
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		seed, size := cfg.Seed, cfg.BatchSize
-		cfg = file
-		if set["seed"] {
-			cfg.Seed = seed
-		}
-		if set["batch-size"] {
-			cfg.BatchSize = size
-		}
+	}
+	problems := applyEnv(sampleEnvPrefix, &cfg, nil)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["seed"] {
+		cfg.Seed = flags.Seed
+	}
+	if set["batch-size"] {
+		cfg.BatchSize = flags.BatchSize
 	}
 	cfg.SetDefaults()
-	var problems []string
 	if *lakeDir == "" {
 		problems = append(problems, "lake: a lake folder is required (--lake)")
 	}

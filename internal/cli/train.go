@@ -20,6 +20,10 @@ import (
 	"github.com/thresher-ml/thresher/train"
 )
 
+// trainEnvPrefix names the trainer's environment variables: THRESHER_TRAIN_
+// and the YAML key path in upper case (THRESHER_TRAIN_LEARNER_QUEUE_SIZE).
+const trainEnvPrefix = "THRESHER_TRAIN_"
+
 func runTrain(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "train", "--lake DIR [flags]")
 	var (
@@ -29,7 +33,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		checkpointSteps, maxSteps                       int64
 		maxDuration, checkpointInterval, progressPeriod time.Duration
 	)
-	configFile := fs.String("config", "", "YAML configuration `file` (keys as in train.ServiceConfig, learner and sampler sections included; flags override it)")
+	configFile := fs.String("config", "", "YAML configuration `file` (keys as in train.ServiceConfig, learner and sampler sections included; "+trainEnvPrefix+"<KEY> variables override it, flags override both)")
 	fs.StringVar(&cfg.Lake, "lake", "", "lake `folder`: curated input and checkpoints/")
 	fs.StringVar(&cfg.Listen, "listen", "", "serve /healthz, /readyz, /metrics, /v1/status and /v1/embed on `host:port`")
 	fs.StringVar(&cfg.SamplerAddr, "sampler", "", "take batches from a remote sampler (thresher sample --listen) at `host:port` instead of sampling the lake in process")
@@ -46,24 +50,26 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
+	// Precedence: flags, then THRESHER_TRAIN_<KEY> variables, then the
+	// file, then defaults.
+	flags := cfg
+	cfg = train.ServiceConfig{}
 	if *configFile != "" {
-		var file train.ServiceConfig
-		if err := loadYAML(*configFile, &file); err != nil {
+		if err := loadYAML(*configFile, &cfg); err != nil {
 			return &UsageError{Err: err}
 		}
-		flags := cfg
-		cfg = file
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if set["lake"] {
-			cfg.Lake = flags.Lake
-		}
-		if set["listen"] {
-			cfg.Listen = flags.Listen
-		}
-		if set["sampler"] {
-			cfg.SamplerAddr = flags.SamplerAddr
-		}
+	}
+	problems := applyEnv(trainEnvPrefix, &cfg, nil)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["lake"] {
+		cfg.Lake = flags.Lake
+	}
+	if set["listen"] {
+		cfg.Listen = flags.Listen
+	}
+	if set["sampler"] {
+		cfg.SamplerAddr = flags.SamplerAddr
 	}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -86,7 +92,10 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	})
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
-		return &UsageError{Err: err}
+		problems = append(problems, strings.TrimPrefix(err.Error(), train.ErrServiceConfig.Error()+":\n  - "))
+	}
+	if len(problems) > 0 {
+		return &UsageError{Err: fmt.Errorf("%w:\n  - %s", train.ErrServiceConfig, strings.Join(problems, "\n  - "))}
 	}
 	store, err := lake.OpenDir(cfg.Lake)
 	if err != nil {

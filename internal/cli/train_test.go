@@ -44,3 +44,41 @@ func TestTrainConfiguration(t *testing.T) {
 		t.Fatalf("good file, bad flag: exit %d: %s", code, stderr)
 	}
 }
+
+// TestTrainAndSampleEnvironment: THRESHER_TRAIN_<KEY> and
+// THRESHER_SAMPLE_<KEY> variables override the file and lose to flags; bad
+// values are listed with every other problem.
+func TestTrainAndSampleEnvironment(t *testing.T) {
+	lakeDir := t.TempDir()
+	t.Setenv("THRESHER_TRAIN_MAX_STEPS", "many")
+	t.Setenv("THRESHER_TRAIN_LEARNER_QUEUE_SIZE", "-7")
+	t.Setenv("THRESHER_TRAIN_SAMPLER_BATCH_SIZE", "-2")
+	code, _, stderr := run(t, "train", "--config", "testdata/config/train-good.yaml", "--lake", lakeDir)
+	if code != ExitUsage {
+		t.Fatalf("bad environment: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"THRESHER_TRAIN_MAX_STEPS", "queue_size", "batch_size"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not name %q:\n%s", want, stderr)
+		}
+	}
+	// A flag wins over the variable.
+	t.Setenv("THRESHER_TRAIN_MAX_STEPS", "-3")
+	t.Setenv("THRESHER_TRAIN_LEARNER_QUEUE_SIZE", "64")
+	t.Setenv("THRESHER_TRAIN_SAMPLER_BATCH_SIZE", "8")
+	code, _, stderr = run(t, "train", "--lake", lakeDir, "--max-steps", "1", "--checkpoint-steps", "-1")
+	if code != ExitUsage || strings.Contains(stderr, "max_steps") || !strings.Contains(stderr, "checkpoint_steps") {
+		t.Fatalf("flags over the environment: exit %d: %s", code, stderr)
+	}
+
+	t.Setenv("THRESHER_SAMPLE_BATCH_SIZE", "-9")
+	t.Setenv("THRESHER_SAMPLE_REPLAY_RATIO", "lots")
+	code, _, stderr = run(t, "sample", "--lake", lakeDir, "--listen", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(stderr, "batch_size: -9") || !strings.Contains(stderr, "THRESHER_SAMPLE_REPLAY_RATIO") {
+		t.Fatalf("sample, bad environment: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = run(t, "sample", "--lake", lakeDir, "--listen", "127.0.0.1:0", "--batch-size", "-4")
+	if code != ExitUsage || strings.Contains(stderr, "batch_size: -9") || !strings.Contains(stderr, "batch_size: -4") {
+		t.Fatalf("sample, flag over the environment: exit %d: %s", code, stderr)
+	}
+}
