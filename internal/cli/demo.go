@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/internal/sample"
 	"github.com/thresher-ml/thresher/schemas"
+	"github.com/thresher-ml/thresher/train"
 )
 
 // demoMalformed are values the demo produces after the sample so that the
@@ -33,11 +35,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "demo", "[--lake DIR]")
 	lakeDir := fs.String("lake", "", "lake `folder` to create (default ./thresher-demo-<time>)")
 	partitions := fs.Int("partitions", 4, "partitions of the demo topic")
+	trainSteps := fs.Int("train-steps", 300, "optimiser steps of the demo's training run")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
+	}
+	if *trainSteps < 1 {
+		return usagef("--train-steps %d must be positive", *trainSteps)
 	}
 	if *partitions < 1 || *partitions > 64 {
 		return usagef("--partitions %d must be between 1 and 64", *partitions)
@@ -56,7 +62,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	w := e.stdout
 	fmt.Fprintf(w, "thresher demo: %d real records (see internal/sample/DATA_LICENSES.md) into lake %s\n\n", sample.Records, abs)
 
-	step := func(n int, what string) { fmt.Fprintf(w, "[%d/4] %s\n", n, what) }
+	step := func(n int, what string) { fmt.Fprintf(w, "[%d/5] %s\n", n, what) }
 	step(1, "embedded Kafka broker")
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Partitions: *partitions, Topics: []string{topic}, Logger: e.log})
 	if err != nil {
@@ -107,6 +113,14 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := printAudit(ctx, w, store); err != nil {
 		return err
 	}
+
+	step(5, "train the encoder on the curated records (a short run)")
+	if err := runTrain(ctx, e, []string{"--lake", abs, "--max-steps", strconv.Itoa(*trainSteps), "--progress", "2s"}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := printNeighbours(ctx, w, e, store); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "\nlake: %s\n", abs)
 	fmt.Fprintf(w, "query it, for example with DuckDB:\n"+
 		"  SELECT domain, count(*) FROM '%[1]s/raw/**/*.parquet' GROUP BY ALL;\n"+
@@ -114,6 +128,74 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		"  SELECT decision, count(*) FROM '%[1]s/audit/records/*.parquet' GROUP BY ALL;\n"+
 		"  SELECT a.domain, a.dup_of, r.text FROM '%[1]s/audit/records/*.parquet' a JOIN '%[1]s/raw/**/*.parquet' r\n"+
 		"    USING (topic, partition, \"offset\") WHERE a.dup_of IS NOT NULL LIMIT 5;\n", abs)
+	fmt.Fprintf(w, "serve the trained encoder:\n"+
+		"  thresher train --lake %[1]s --listen 127.0.0.1:8080   # resumes from checkpoints/CURRENT and keeps learning\n"+
+		"  curl -s -d '{\"texts\": [\"a small dog\"]}' 127.0.0.1:8080/v1/embed\n", abs)
+	return nil
+}
+
+// printNeighbours embeds curated records with the newest checkpoint's
+// encoder and prints, for a few of them, their nearest neighbours.
+func printNeighbours(ctx context.Context, w io.Writer, e *env, store lake.Store) error {
+	ck, _, err := train.NewCheckpointStore(store, 1, e.log).Load(ctx)
+	if err != nil {
+		return err
+	}
+	enc, err := train.LoadEncoder(ck.Learner)
+	if err != nil {
+		return err
+	}
+	rows, err := lake.ReadTable[schemas.Curated](ctx, store, schemas.TableCurated)
+	if err != nil {
+		return err
+	}
+	// Every 5th record, up to 4000: a spread over the domains.
+	var texts, domains []string
+	for i := 0; i < len(rows) && len(texts) < 4000; i += 5 {
+		texts = append(texts, rows[i].Text)
+		domains = append(domains, rows[i].Domain)
+	}
+	vecs := enc.Embed(texts)
+	fmt.Fprintf(w, "\nnearest neighbours by the trained encoder (cosine, among %d curated records):\n", len(texts))
+	short := func(s string) string {
+		s = strings.Join(strings.Fields(s), " ")
+		if r := []rune(s); len(r) > 70 {
+			return string(r[:70]) + "..."
+		}
+		return s
+	}
+	for _, q := range []int{0, len(texts) / 3, 2 * len(texts) / 3} {
+		if q >= len(texts) {
+			continue
+		}
+		best, second := -1, -1
+		var bs, ss float32 = -2, -2
+		for j := range vecs {
+			if j == q {
+				continue
+			}
+			var dot float32
+			for k := range vecs[q] {
+				dot += vecs[q][k] * vecs[j][k]
+			}
+			switch {
+			case dot > bs:
+				second, ss = best, bs
+				best, bs = j, dot
+			case dot > ss:
+				second, ss = j, dot
+			}
+		}
+		fmt.Fprintf(w, "  [%s] %s\n", domains[q], short(texts[q]))
+		for _, n := range []struct {
+			i int
+			s float32
+		}{{best, bs}, {second, ss}} {
+			if n.i >= 0 {
+				fmt.Fprintf(w, "      %.2f [%s] %s\n", n.s, domains[n.i], short(texts[n.i]))
+			}
+		}
+	}
 	return nil
 }
 
