@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -355,6 +356,52 @@ func TestComposeDockerfile(t *testing.T) {
 			if m, _ := filepath.Match(strings.TrimPrefix(p, "**/"), need); m || strings.HasPrefix(need, strings.TrimSuffix(p, "/")+"/") {
 				t.Errorf(".dockerignore pattern %q excludes %s, which the build needs", p, need)
 			}
+		}
+	}
+}
+
+// TestComposeStages: curate and the trainer run from ingest's image on the
+// same lake volume, publish the port they listen on, start after the stage
+// they follow, and their commands pass the real CLI's --check.
+func TestComposeStages(t *testing.T) {
+	c := loadCompose(t)
+	ingest := composeServiceNamed(t, c, "thresher-ingest")
+	ingestLake, _ := argValue(ingest.Command, "lake")
+	var lakeVolume string
+	for _, v := range ingest.Volumes {
+		if src, dst, _ := strings.Cut(v, ":"); dst == ingestLake {
+			lakeVolume = src
+		}
+	}
+	for _, tc := range []struct{ service, command, after string }{
+		{"thresher-curate", "curate", "thresher-ingest"},
+		{"thresher-train", "train", "thresher-curate"},
+	} {
+		s := composeServiceNamed(t, c, tc.service)
+		if len(s.Command) == 0 || s.Command[0] != tc.command {
+			t.Errorf("%s command %v: want %s", tc.service, s.Command, tc.command)
+			continue
+		}
+		if s.Image != ingest.Image {
+			t.Errorf("%s image %q, want ingest's %q", tc.service, s.Image, ingest.Image)
+		}
+		if _, ok := s.DependsOn[tc.after]; !ok {
+			t.Errorf("%s does not start after %s", tc.service, tc.after)
+		}
+		lake, _ := argValue(s.Command, "lake")
+		if !slices.Contains(s.Volumes, lakeVolume+":"+lake) {
+			t.Errorf("%s --lake %s is not the %q volume ingest writes (%v)", tc.service, lake, lakeVolume, s.Volumes)
+		}
+		listen, _ := argValue(s.Command, "listen")
+		_, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			t.Errorf("%s --listen %q: %v", tc.service, listen, err)
+		} else if _, ok := publishedPorts(t, s.Ports)[port]; !ok {
+			t.Errorf("%s --listen port %s is not published (%v)", tc.service, port, s.Ports)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), append(append([]string{}, s.Command...), "--check"), strings.NewReader(""), &stdout, &stderr); code != ExitOK {
+			t.Errorf("thresher %s --check: exit %d\n%s", strings.Join(s.Command, " "), code, stderr.String())
 		}
 	}
 }

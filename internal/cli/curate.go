@@ -36,6 +36,7 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&flags.Stages, "stages", 0, "curriculum stages (default 4)")
 	drop := fs.String("drop", "", "quality flags that filter a record, `flag[,flag]` (default "+fmt.Sprint(curate.DefaultDrop)+"; \"none\" keeps all)")
 	listen := fs.String("listen", "", "serve /metrics and /healthz on `host:port`")
+	check := fs.Bool("check", false, "validate the configuration, print it, and exit without curating")
 	memLimit := fs.String("memory-limit", "", "soft memory `limit` of the process (e.g. 2GiB; default "+
 		"768MiB plus 800 bytes per record the dedup index may hold; env "+curateEnvPrefix+"MEMORY_LIMIT, GOMEMLIMIT wins)")
 	if err := parseFlags(fs, args); err != nil {
@@ -88,6 +89,14 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 	}
 	if len(problems) > 0 {
 		return &UsageError{Err: fmt.Errorf("%w:\n  - %s", curate.ErrConfig, strings.Join(problems, "\n  - "))}
+	}
+	if *check {
+		out, err := yaml.Marshal(&cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "# effective curate configuration (memory limit %d bytes)\n%s", limit, out)
+		return nil
 	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(limit)

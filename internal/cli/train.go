@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/train"
 )
@@ -44,6 +46,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	fs.Uint64Var(&seed, "seed", 0, "seed of the learner and the sampler")
 	fs.BoolVar(&deterministic, "deterministic", false, "reproducible bit for bit: one learner worker and a fixed seed (1 unless --seed)")
 	fs.DurationVar(&progressPeriod, "progress", 5*time.Second, "print a progress line to stderr this often (0: never)")
+	check := fs.Bool("check", false, "validate the configuration, print it, and exit without training")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -96,6 +99,14 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	if len(problems) > 0 {
 		return &UsageError{Err: fmt.Errorf("%w:\n  - %s", train.ErrServiceConfig, strings.Join(problems, "\n  - "))}
+	}
+	if *check {
+		out, err := yaml.Marshal(&cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "# effective train configuration\n%s", out)
+		return nil
 	}
 	store, err := lake.OpenDir(cfg.Lake)
 	if err != nil {
