@@ -1,11 +1,8 @@
 package dedup
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -33,15 +30,6 @@ func loadDevPairs(t testing.TB) *devPairs {
 	if devPairsCache != nil {
 		return devPairsCache
 	}
-	f, err := os.Open(realtest.Data(t, "neardup/dev_pairs.jsonl.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	d := &devPairs{}
 	idx := map[string]int{}
 	add := func(s string) int {
@@ -53,22 +41,17 @@ func loadDevPairs(t testing.TB) *devPairs {
 		}
 		return i
 	}
-	sc := bufio.NewScanner(gz)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
+	for _, line := range realtest.Lines(t, realtest.Data(t, "neardup/dev_pairs.jsonl.gz"), 0) {
 		var p struct {
 			Kind    string
 			Label   int
 			Jaccard float64
 			A, B    struct{ Text string }
 		}
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+		if err := json.Unmarshal(line, &p); err != nil {
 			t.Fatal(err)
 		}
 		d.pairs = append(d.pairs, devPair{kind: p.Kind, label: p.Label, jaccard: p.Jaccard, a: add(p.A.Text), b: add(p.B.Text)})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	devPairsCache = d
 	return d

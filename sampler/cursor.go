@@ -335,20 +335,7 @@ func (s *Sampler) reset() {
 // consumed up to the last key.
 func (q *queue) restore(seed uint64, st queueState) {
 	q.epoch = st.epoch
-	out := q.members[:0]
-	for _, e := range q.members {
-		if !e.r.dead {
-			out = append(out, entry{orderKey(seed, q.epoch, e.r.seq), e.r})
-		}
-	}
-	clear(q.members[len(out):])
-	slices.SortFunc(out, func(a, b entry) int {
-		if entryLess(a, b) {
-			return -1
-		}
-		return 1
-	})
-	q.members, q.dead = out, 0
+	q.reorder(seed)
 	q.any, q.lastH, q.lastSeq = st.any, st.lastH, st.lastSeq
 	q.seek()
 	q.countUsed()

@@ -199,6 +199,13 @@ func (q *queue) next(seed uint64) *rec {
 
 func (q *queue) newEpoch(seed uint64) {
 	q.epoch++
+	q.reorder(seed)
+	q.pos, q.any, q.lastH, q.lastSeq, q.used = 0, false, 0, 0, 0
+}
+
+// reorder drops the dead members and sorts the others in the order of the
+// queue's epoch.
+func (q *queue) reorder(seed uint64) {
 	out := q.members[:0]
 	for _, e := range q.members {
 		if !e.r.dead {
@@ -212,7 +219,7 @@ func (q *queue) newEpoch(seed uint64) {
 		}
 		return 1
 	})
-	q.members, q.dead, q.pos, q.any, q.lastH, q.lastSeq, q.used = out, 0, 0, false, 0, 0, 0
+	q.members, q.dead = out, 0
 }
 
 // reservoir is a max-heap on priority of at most quota records.

@@ -1,11 +1,8 @@
 package train
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/thresher-ml/thresher/internal/realtest"
@@ -69,20 +66,9 @@ type neardupPair struct {
 
 func readPairs(t testing.TB) (pos, neg [][2]string) {
 	t.Helper()
-	f, err := os.Open(realtest.Data(t, "neardup/dev_pairs.jsonl.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(gz)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
+	for _, line := range realtest.Lines(t, realtest.Data(t, "neardup/dev_pairs.jsonl.gz"), 0) {
 		var p neardupPair
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+		if err := json.Unmarshal(line, &p); err != nil {
 			t.Fatal(err)
 		}
 		switch {
@@ -91,9 +77,6 @@ func readPairs(t testing.TB) (pos, neg [][2]string) {
 		case p.Kind == "neg_random":
 			neg = append(neg, [2]string{p.A.Text, p.B.Text})
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return pos, neg
 }

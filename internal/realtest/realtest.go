@@ -13,6 +13,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,16 +71,27 @@ func Corpus(t testing.TB) string { return Data(t, "corpus/stream.jsonl.gz") }
 // CorpusLines returns the first n lines (0: all) of the real stream.
 func CorpusLines(t testing.TB, n int) [][]byte {
 	t.Helper()
-	f, err := os.Open(Corpus(t))
+	return Lines(t, Corpus(t), n)
+}
+
+// Lines returns the first n lines (0: all) of a file, gunzipped when its
+// name ends in .gz.
+func Lines(t testing.TB, path string, n int) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = gz
 	}
-	sc := bufio.NewScanner(gz)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var out [][]byte
 	for (n == 0 || len(out) < n) && sc.Scan() {
