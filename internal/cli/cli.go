@@ -63,6 +63,7 @@ func commands() map[string]command {
 		"sample":  {"serve curriculum-paced batches of curated records as an Arrow IPC stream", runSample},
 		"train":   {"run the online self-supervised trainer as a service", runTrain},
 		"embed":   {"embed a JSONL file of texts with a checkpoint's encoder", runEmbed},
+		"eval":    {"score an encoder on a labeled task with few labels, against baselines", runEval},
 	}
 }
 
