@@ -32,7 +32,15 @@ func loadStream(b *testing.B) []string {
 	if streamTexts != nil {
 		return streamTexts
 	}
-	lines := realtest.CorpusLines(b, benchRecords)
+	streamTexts = corpusTexts(b, benchRecords)
+	return streamTexts
+}
+
+// corpusTexts returns the texts of the first n records (0: all) of the
+// real stream.
+func corpusTexts(b *testing.B, n int) []string {
+	b.Helper()
+	lines := realtest.CorpusLines(b, n)
 	texts := make([]string, len(lines))
 	for i, l := range lines {
 		var r struct{ Text string }
@@ -41,7 +49,6 @@ func loadStream(b *testing.B) []string {
 		}
 		texts[i] = r.Text
 	}
-	streamTexts = texts
 	return texts
 }
 
@@ -155,16 +162,7 @@ func BenchmarkSignature(b *testing.B) {
 // (378,517 records) per op: the cost at a realistic index size, where the
 // tables no longer fit in cache. Run it with -benchtime 1x.
 func BenchmarkIndexFill(b *testing.B) {
-	lines := realtest.CorpusLines(b, 0)
-	texts := make([]string, len(lines))
-	for i, l := range lines {
-		var r struct{ Text string }
-		if err := json.Unmarshal(l, &r); err != nil {
-			b.Fatal(err)
-		}
-		texts[i] = r.Text
-	}
-	lines = nil
+	texts := corpusTexts(b, 0)
 	b.Run("records=all", func(b *testing.B) {
 		b.SetBytes(meanBytes(texts) * int64(len(texts)))
 		var st Stats

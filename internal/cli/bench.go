@@ -102,28 +102,15 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, self, "ingest", "--brokers", addr, "--topic", topic,
+		m, wall, hwm, err := runMeasured(ctx, summaryRE, self, "ingest", "--brokers", addr, "--topic", topic,
 			"--group", fmt.Sprintf("bench-%d", i), "--lake", lakeDir, "--exit-on-idle", "1s")
-		var out, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &stderr
-		started := time.Now()
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		peak := watchPeakRSS(cmd.Process.Pid)
-		err = cmd.Wait()
-		ingestWalls = append(ingestWalls, time.Since(started).Seconds())
-		hwm := peak()
+		ingestWalls = append(ingestWalls, wall)
 		if landed != "" {
 			os.RemoveAll(landed)
 		}
 		landed = lakeDir
 		if err != nil {
-			return fmt.Errorf("ingest: %v: %s", err, stderr.String())
-		}
-		m := summaryRE.FindStringSubmatch(out.String())
-		if m == nil {
-			return fmt.Errorf("ingest printed no summary: %s", out.String())
+			return err
 		}
 		got, _ := strconv.Atoi(m[1])
 		dlq, _ := strconv.Atoi(m[2])
@@ -174,23 +161,9 @@ func benchCurate(ctx context.Context, w io.Writer, self, landed string, n, runs 
 			return err
 		}
 		for pass := range 2 {
-			cmd := exec.CommandContext(ctx, self, "curate", "--lake", dir, "--exit-on-idle", "1ms")
-			var out, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &stderr
-			started := time.Now()
-			if err := cmd.Start(); err != nil {
-				return err
-			}
-			peak := watchPeakRSS(cmd.Process.Pid)
-			err := cmd.Wait()
-			wall := time.Since(started).Seconds()
-			hwm := peak()
+			m, wall, hwm, err := runMeasured(ctx, summaryRE, self, "curate", "--lake", dir, "--exit-on-idle", "1ms")
 			if err != nil {
-				return fmt.Errorf("curate: %v: %s", err, stderr.String())
-			}
-			m := summaryRE.FindStringSubmatch(out.String())
-			if m == nil {
-				return fmt.Errorf("curate printed no summary: %s", out.String())
+				return err
 			}
 			got, _ := strconv.Atoi(m[1])
 			if pass == 1 {
@@ -219,6 +192,29 @@ func benchCurate(ctx context.Context, w io.Writer, self, landed string, n, runs 
 	}
 	fmt.Fprintf(w, "  restart with nothing new (load state, replay the dedup index): %.2f s\n", median(restarts))
 	return nil
+}
+
+// runMeasured runs `self args...` to the end, polling its peak RSS, and
+// returns the submatches of summary in its stdout, its wall time in seconds
+// and its peak RSS in bytes (0 where /proc is not available).
+func runMeasured(ctx context.Context, summary *regexp.Regexp, self string, args ...string) (m []string, wall float64, hwm int64, err error) {
+	cmd := exec.CommandContext(ctx, self, args...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, 0, err
+	}
+	peak := watchPeakRSS(cmd.Process.Pid)
+	err = cmd.Wait()
+	wall, hwm = time.Since(started).Seconds(), peak()
+	if err != nil {
+		return nil, wall, hwm, fmt.Errorf("%s: %v: %s", args[0], err, stderr.String())
+	}
+	if m = summary.FindStringSubmatch(out.String()); m == nil {
+		return nil, wall, hwm, fmt.Errorf("%s printed no summary: %s", args[0], out.String())
+	}
+	return m, wall, hwm, nil
 }
 
 // linkTree recreates the folder tree src at dst with hard links to its
