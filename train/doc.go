@@ -186,11 +186,12 @@
 // trials). A queue tightens alignment and raises the rank slightly, but
 // 4096 and 16384 keys buy nothing over 1024 here, while the logits against
 // the queue (B x (queue+B) x OutDim multiply-adds, twice) cost CPU:
-// BenchmarkStep measured about 2900, 2560, 1850 and 820 examples per
-// CPU-second for queues of 0, 1024, 4096 and 16384 (two cores give about
-// twice that). 1024 keeps the queue's benefit for about 14% more work per
-// example than in-batch negatives alone; 4096 would cost 38% more than
-// 1024 for no measured gain. Larger queues remain a setting.
+// the same BenchmarkQueueSize run trained at 4.9k, 5.1k, 3.5k and 1.7k
+// examples/s for queues of 0, 1024, 4096 and 16384 on two cores, and
+// BenchmarkStep (-benchtime 10x) measured 2620, 2200, 1960 and 840 examples
+// per CPU-second. 1024 keeps the queue's benefit at about the cost of
+// in-batch negatives alone; 4096 and 16384 run about a third and two thirds
+// slower for no measured gain. Larger queues remain a setting.
 //
 // Beta and the masked-token objective stay off by default because neither
 // helped in a measurement: 3 minutes of `thresher train` on the whole
