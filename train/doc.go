@@ -14,9 +14,11 @@
 // (EmbeddingBag), then projected by an MLP y = act(x W1 + b1) W2 + b2
 // (act relu or gelu, widths EmbedDim -> HiddenDim (256) -> OutDim (128))
 // and L2-normalised: z = y / |y|. The MLP's weights are gorgonia.org/tensor
-// Dense tensors and its matrix products run through tensor.MatMul (BLAS
-// sgemm); the element-wise parts are loops over the tensors' backing
-// slices. An empty text embeds as the normalised bias path.
+// Dense tensors; its matrix products, and those of the loss against the
+// queue, run through BLAS sgemm (the constant BLAS names it: gonum's pure-Go
+// sgemm in the default build, OpenBLAS's cblas_sgemm through cgo with
+// `-tags openblas`, see Speed); the element-wise parts are loops over the
+// tensors' backing slices. An empty text embeds as the normalised bias path.
 //
 // # Objectives
 //
@@ -116,20 +118,23 @@
 // short optimiser update takes the write lock. Config.Workers goroutines
 // (default GOMAXPROCS) share the per-example work over a fixed partition
 // of the micro-batch; sparse gradients are reduced per row in example
-// order by the worker owning the row (row mod Workers).
+// order by the worker owning the row (row mod Workers). The large matrix
+// products are cut into fixed output tiles (64 x 64 under gonum, 64 x 2048
+// under OpenBLAS), one single-threaded sgemm call each, which the workers
+// share.
 //
 // # Determinism
 //
 // The same Config (with Seed) and the same sequence of micro-batches give a
 // bit-identical MarshalBinary, for any Workers value: every reduction runs
-// in a fixed order that does not depend on the partition (gonum's sgemm,
-// under tensor.MatMul, computes each output block in one goroutine in a
-// fixed order). The masked-token negatives come from a per-row generator
+// in a fixed order that does not depend on the partition (each output tile
+// of a matrix product is one sgemm call, whichever worker makes it). The masked-token negatives come from a per-row generator
 // seeded from the learner's RNG, which advances once per micro-batch. A
 // learner stopped after any micro-batch (also inside a gradient
 // accumulation), marshalled, and unmarshalled into a fresh
 // NewLearner(cfg), continues bit-identically. The guarantee holds for one
-// build on one CPU architecture.
+// build on one CPU architecture: the gonum and openblas builds differ in
+// the last bits, and OpenBLAS picks its kernels by CPU model at run time.
 //
 // # State format
 //
@@ -165,9 +170,58 @@
 //
 // The defaults (2^18 x 64 table, 256 hidden, 128 out, batch of the
 // caller's choosing) keep the model and optimiser state near 200 MB and
-// learn on two cores within minutes. BenchmarkStep reports examples/s and
-// tokens/s at 256 examples per micro-batch for queues of 0, 1k, 4k and 16k
-// keys.
+// learn on two cores within minutes. BenchmarkStep reports examples/s,
+// examples per CPU-second and tokens/s at 256 examples per micro-batch for
+// queues of 0, 1k, 4k and 16k keys; scripts/bench-train.sh runs `thresher
+// train` on the whole curated stream beside `fasttext skipgram -thread 2
+// -epoch 1` on the same text.
+//
+// BLAS: the default build multiplies with gonum's pure-Go sgemm
+// (gonum.org/v1/gonum/blas/gonum, SSE kernels); `go build -tags openblas`
+// links OpenBLAS's cblas_sgemm through cgo (libopenblas-dev, AVX2/AVX-512
+// kernels, run single-threaded per tile). For the logits' shapes (256 x
+// 128 by 128 x 4352 and back) one core of the shared machine here did
+// about 5 GFLOP/s with gonum and 70 with OpenBLAS. The constant BLAS says
+// which one a binary uses. A step costs B x (queue+B) x OutDim multiply-adds twice for the
+// logits against the queue and their gradient, plus the MLP; the rest is
+// memory-bound: pooling the online and momentum rows of every n-gram,
+// accumulating their sparse gradients and the Adagrad and EMA updates of
+// the touched rows. The three 64 MiB tables are advised into transparent
+// huge pages (madvise; Linux), which cuts the TLB misses of those random
+// row accesses. The softmax uses a float32 exponential (2 ulp).
+//
+// BenchmarkStep, examples per CPU-second at 256 examples per micro-batch
+// (-benchtime 20x, two rounds, on a heavily shared 2-core machine; the
+// earlier code measured in the same rounds):
+//
+//	queue   earlier   gonum build   openblas build
+//	1024    2470      2830          3700
+//	4096    1660      1960          2790
+//
+// scripts/bench-train.sh (DURATION=30s, on a curated lake of the whole
+// stream: 352,114 records, 13.4M words; early in the curriculum the
+// examples average about 22 words) on a 2-core EPYC shared with other jobs
+// (load average about 4: fastText's two threads and each thresher run got
+// one core's worth, 98-100% CPU, so wall rates compare; fastText ran at
+// 21.5k words/s/thread, against about 53k with the machine to itself):
+//
+//	build     queue   examples/s   tokens/s   vs fastText   tokens/CPU-s   vs fastText   peak RSS MB
+//	fastText  -       -            43016      1.00          40264          1.00          1101
+//	gonum     -1      4674         106499     2.48          106499         2.64          1046
+//	gonum     1024    3590         79237      1.84          79575          1.98          1052
+//	gonum     4096    2265         45661      1.06          45937          1.14          1065
+//	gonum     16384   1084         20804      0.48          20899          0.52          1117
+//	openblas  -1      5277         124424     2.89          125530         3.12          1059
+//	openblas  1024    4811         109829     2.55          109947         2.73          1069
+//	openblas  4096    3467         76160      1.77          76612          1.90          1082
+//	openblas  16384   1785         34396      0.80          34647          0.86          1131
+//
+// (An earlier run under load 10 to 16, where fastText got a third of a
+// core, gave 2.05 and 1.18 per CPU-second at 4096 keys.) So with a
+// 4096-key queue the openblas build trains 1.8 to 2 times fastText's
+// skipgram word rate and the default gonum build about 1.1 times; twice
+// fastText is reached at 1024 keys (openblas) or in-batch negatives only
+// (both builds).
 //
 // The queue defaults to 1024 keys, not 4096, because of BenchmarkQueueSize
 // (THRESHER_QUEUE_BENCH=1 go test -run '^$' -bench QueueSize -benchtime 1x
@@ -183,15 +237,16 @@
 //	16384   0.913          0.910          0.169       -3.821       98.0
 //
 // (held-out accuracy differences of 0.01 are within one seed's noise: 1024
-// trials). A queue tightens alignment and raises the rank slightly, but
-// 4096 and 16384 keys buy nothing over 1024 here, while the logits against
-// the queue (B x (queue+B) x OutDim multiply-adds, twice) cost CPU:
-// the same BenchmarkQueueSize run trained at 4.9k, 5.1k, 3.5k and 1.7k
-// examples/s for queues of 0, 1024, 4096 and 16384 on two cores, and
-// BenchmarkStep (-benchtime 10x) measured 2620, 2200, 1960 and 840 examples
-// per CPU-second. 1024 keeps the queue's benefit at about the cost of
-// in-batch negatives alone; 4096 and 16384 run about a third and two thirds
-// slower for no measured gain. Larger queues remain a setting.
+// trials; rerun with the openblas build and the float32 softmax, 1024 and
+// 4096 measured 0.913 / 0.922 / 0.166 / -3.830 / 97.2 and 0.911 / 0.919 /
+// 0.167 / -3.830 / 97.8). A queue tightens alignment and raises the rank
+// slightly, but 4096 and 16384 keys buy nothing over 1024 here, while the
+// logits against the queue cost CPU: per CPU-second 4096 keys train about
+// 40% fewer tokens than 1024 in the gonum build and 25% to 30% fewer in the
+// openblas build (tables above), 16384 keys 70% to 75% fewer. A default of 4096 would also make checkpoints written with the
+// old default unresumable under the new one (the queue size is part of
+// the model). Larger queues remain a setting (queue_size; 4096 is the
+// size to pick with the openblas build).
 //
 // Beta and the masked-token objective stay off by default because neither
 // helped in a measurement: 3 minutes of `thresher train` on the whole

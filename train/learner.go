@@ -137,8 +137,12 @@ func (l *Learner) alloc() {
 	if c.EmbedOptimizer == EmbedAdagrad {
 		l.embAcc = make([]float32, c.Buckets*c.EmbedDim)
 	}
+	hugePages(l.emb)
+	hugePages(l.keyEmb)
+	hugePages(l.embAcc)
 	l.online = newMLP(c.EmbedDim, c.HiddenDim, c.OutDim, c.Activation == ActivationGELU)
 	l.key = newMLP(c.EmbedDim, c.HiddenDim, c.OutDim, c.Activation == ActivationGELU)
+	l.online.workers, l.key.workers = c.Workers, c.Workers
 	l.opt = adam{m: newMLPGrads(l.online), v: newMLPGrads(l.online)}
 	l.grads = newMLPGrads(l.online)
 	l.embGrad = newSparseGrad(c.Buckets, c.EmbedDim, c.Workers)
@@ -441,7 +445,8 @@ func (l *Learner) compute(batch, negatives []Example) StepStats {
 		maskRecord:  c.MaskFalseNegatives == MaskClusterRecord || c.MaskFalseNegatives == MaskRecord,
 		cluster:     sc.cluster, record: sc.record,
 		qCluster: l.queue.cluster, qRecord: l.queue.record,
-		scale: c.ContrastiveWeight / float64(nq) / float64(c.AccumSteps),
+		scale:   c.ContrastiveWeight / float64(nq) / float64(c.AccumSteps),
+		workers: c.Workers,
 	}
 	var conSum float64
 	correct := 0

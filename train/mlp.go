@@ -1,8 +1,8 @@
 package train
 
 import (
-	"fmt"
 	"math"
+	"sync"
 
 	"gorgonia.org/tensor"
 )
@@ -14,6 +14,7 @@ import (
 type mlp struct {
 	in, hid, out int
 	gelu         bool
+	workers      int           // goroutines of the matrix products (0 or 1: the caller's)
 	w1, b1       *tensor.Dense // in x hid, hid
 	w2, b2       *tensor.Dense // hid x out, out
 }
@@ -35,6 +36,7 @@ func (m *mlp) params() [4][]float32 {
 
 func (m *mlp) clone() *mlp {
 	c := newMLP(m.in, m.hid, m.out, m.gelu)
+	c.workers = m.workers
 	src, dst := m.params(), c.params()
 	for i := range src {
 		copy(dst[i], src[i])
@@ -55,21 +57,17 @@ func (m *mlp) init(r *rng) {
 	}
 }
 
-// dense wraps a backing slice as an r x c tensor; transposed gives the
-// c x r transposed view of an r x c row-major matrix.
-func dense(buf []float32, r, c int, transposed bool) *tensor.Dense {
-	t := tensor.New(tensor.WithShape(r, c), tensor.WithBacking(buf[:r*c]))
-	if transposed {
-		if err := t.T(); err != nil {
-			panic(fmt.Sprintf("train: transpose: %v", err))
-		}
-	}
-	return t
+// matmul sets c (m x n) to op(a) op(b), where op(a) is m x k (a is stored
+// k x m when ta) and op(b) is k x n (b is stored n x k when tb), on the
+// calling goroutine.
+func matmul(c, a, b []float32, m, k, n int, ta, tb bool) {
+	matmulPar(c, a, b, m, k, n, ta, tb, 1)
 }
 
-// matmul sets c (m x n) to op(a) op(b), where op(a) is m x k (a is stored
-// k x m when ta) and op(b) is k x n (b is stored n x k when tb).
-func matmul(c, a, b []float32, m, k, n int, ta, tb bool) {
+// matmulPar is matmul on up to workers goroutines. The output is cut into
+// fixed gemmTileM x gemmTileN tiles, one sgemm call each; a tile's result
+// does not depend on which goroutine computes it, so neither does c.
+func matmulPar(c, a, b []float32, m, k, n int, ta, tb bool, workers int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -77,21 +75,53 @@ func matmul(c, a, b []float32, m, k, n int, ta, tb bool) {
 		clear(c[:m*n])
 		return
 	}
-	var A, B *tensor.Dense
+	lda, ldb := k, n
 	if ta {
-		A = dense(a, k, m, true)
-	} else {
-		A = dense(a, m, k, false)
+		lda = m
 	}
 	if tb {
-		B = dense(b, n, k, true)
-	} else {
-		B = dense(b, k, n, false)
+		ldb = k
 	}
-	C := dense(c, m, n, false)
-	if _, err := tensor.MatMul(A, B, tensor.WithReuse(C)); err != nil {
-		panic(fmt.Sprintf("train: matmul %dx%d by %dx%d: %v", m, k, k, n, err))
+	tm, tn := (m+gemmTileM-1)/gemmTileM, (n+gemmTileN-1)/gemmTileN
+	tiles := tm * tn
+	tile := func(t int) {
+		i0, j0 := (t/tn)*gemmTileM, (t%tn)*gemmTileN
+		mm, nn := min(gemmTileM, m-i0), min(gemmTileN, n-j0)
+		var ao, bo int
+		if ta {
+			ao = i0
+		} else {
+			ao = i0 * lda
+		}
+		if tb {
+			bo = j0 * ldb
+		} else {
+			bo = j0
+		}
+		sgemm(ta, tb, mm, nn, k, a[ao:], lda, b[bo:], ldb, c[i0*n+j0:], n)
 	}
+	// Small products are not worth a goroutine.
+	if workers <= 1 || tiles == 1 || m*n*k < 1<<18 {
+		for t := 0; t < tiles; t++ {
+			tile(t)
+		}
+		return
+	}
+	workers = min(workers, tiles)
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := w; t < tiles; t += workers {
+				tile(t)
+			}
+		}()
+	}
+	for t := 0; t < tiles; t += workers {
+		tile(t)
+	}
+	wg.Wait()
 }
 
 // mlpCache holds the activations of a forward pass over n rows.
@@ -120,7 +150,7 @@ const minNorm = 1e-4
 func (m *mlp) forward(x []float32, n int, c *mlpCache) {
 	c.size(n, m)
 	p := m.params()
-	matmul(c.hpre, x, p[0], n, m.in, m.hid, false, false)
+	matmulPar(c.hpre, x, p[0], n, m.in, m.hid, false, false, m.workers)
 	for r := 0; r < n; r++ {
 		row := c.hpre[r*m.hid : (r+1)*m.hid]
 		hrow := c.h[r*m.hid : (r+1)*m.hid]
@@ -130,7 +160,7 @@ func (m *mlp) forward(x []float32, n int, c *mlpCache) {
 			hrow[j] = m.act(v)
 		}
 	}
-	matmul(c.y, c.h, p[2], n, m.hid, m.out, false, false)
+	matmulPar(c.y, c.h, p[2], n, m.hid, m.out, false, false, m.workers)
 	for r := 0; r < n; r++ {
 		y := c.y[r*m.out : (r+1)*m.out]
 		var ss float32
@@ -219,26 +249,26 @@ func (m *mlp) backward(x []float32, c *mlpCache, dz, dyExtra []float32, g *mlpGr
 	}
 	// dW2 += H^T dY, db2 += colsum dY.
 	s.tmp = grow(s.tmp, max(m.hid*m.out, m.in*m.hid))
-	matmul(s.tmp, c.h, s.dy, m.hid, n, m.out, true, false)
+	matmulPar(s.tmp, c.h, s.dy, m.hid, n, m.out, true, false, m.workers)
 	addTo(g[2], s.tmp[:m.hid*m.out])
 	for r := 0; r < n; r++ {
 		addTo(g[3], s.dy[r*m.out:(r+1)*m.out])
 	}
 	// dH = dY W2^T, through the activation.
 	s.dh = grow(s.dh, n*m.hid)
-	matmul(s.dh, s.dy, p[2], n, m.out, m.hid, false, true)
+	matmulPar(s.dh, s.dy, p[2], n, m.out, m.hid, false, true, m.workers)
 	for i, v := range c.hpre[:n*m.hid] {
 		s.dh[i] *= m.actGrad(v)
 	}
 	// dW1 += X^T dHpre, db1 += colsum dHpre.
-	matmul(s.tmp, x, s.dh, m.in, n, m.hid, true, false)
+	matmulPar(s.tmp, x, s.dh, m.in, n, m.hid, true, false, m.workers)
 	addTo(g[0], s.tmp[:m.in*m.hid])
 	for r := 0; r < n; r++ {
 		addTo(g[1], s.dh[r*m.hid:(r+1)*m.hid])
 	}
 	// dX = dHpre W1^T.
 	s.dx = grow(s.dx, n*m.in)
-	matmul(s.dx, s.dh, p[0], n, m.hid, m.in, false, true)
+	matmulPar(s.dx, s.dh, p[0], n, m.hid, m.in, false, true, m.workers)
 	return s.dx[:n*m.in]
 }
 
