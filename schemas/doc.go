@@ -121,4 +121,67 @@
 //	stage, difficulty_lo, difficulty_hi, stage_records
 //	pacing, start_fraction   linear, root or step, and the training progress in [0, 1]
 //	                    at which the stage opens
+//
+// # Trainer tables
+//
+// The trainer (thresher train) writes two tables beside its checkpoints:
+//
+//	train/history/<first step>.parquet   TrainHistory, one row per optimiser step (TrainHistoryVersion)
+//	eval/<step>.parquet                  Eval, the evaluation of the checkpoint at step (EvalVersion)
+//
+// <first step> and <step> are written as 20 zero-padded digits.
+//
+// Table train/history (version 1), one object per flush: the rows of the
+// steps since the previous flush, written just before each checkpoint.
+//
+//	step               optimiser step (1, 2, ...); the name's step is the object's first row
+//	time               when the step finished (UTC)
+//	examples_seen      examples trained on up to this step, across restarts
+//	tokens_seen        words of the source texts trained on, likewise
+//	lr                 dense learning rate of the step
+//	loss, loss_infonce, loss_mlm   total and per-objective loss of the step (loss_mlm 0 when off)
+//	accuracy           instance-discrimination accuracy of the step's batch
+//	std, alignment, uniformity, rankme, collapsed
+//	                   the figures of the latest health check at or before the step
+//	                   (every health_every steps; 0 before the first)
+//	curriculum_stage   highest open curriculum stage of the step's batch
+//
+// Exactness: a checkpoint is committed only after the history of its steps,
+// and a resumed run deletes every history object whose first step is after
+// the checkpoint it resumed from, then replays those steps. So the rows
+// with step <= the step of the checkpoint checkpoints/CURRENT names are
+// exactly one per step 1..that step. Rows with a greater step are from
+// the live run, or from a run that crashed after writing them: they may
+// be deleted and rewritten (with other values unless the run is
+// deterministic) when it resumes. Readers that need final figures filter
+// on step <= CURRENT's step.
+//
+// Table eval (version 1), one object per evaluated checkpoint: the linear
+// probe's scores on each labeled task and label budget, and one decision
+// row of the promotion gate.
+//
+//	step               the checkpoint's optimiser step
+//	time               when the evaluation finished (UTC)
+//	checkpoint         the checkpoint's object key (checkpoints/<step>.ckpt)
+//	task               task name (the task folder's base name); "" on the decision row
+//	features           "encoder" (the checkpoint's frozen encoder); "" on the decision row
+//	classifier         "linear"; "" on the decision row
+//	labels_per_class   label budget; 0 means all
+//	metric             "accuracy" or "macro_f1" (test split, mean over the draws),
+//	                   or "decision" for the promotion decision
+//	value              the metric; on the decision row the smallest difference,
+//	                   candidate minus promoted, over the gated (accuracy) scores
+//	std                sample standard deviation over the draws
+//	draws              seeded label draws averaged
+//	promoted           the gate's decision, on every row of the object
+//	reason             why, with the figures (on every row)
+//	baseline_step      the promoted checkpoint's step it was compared with, -1 for none
+//
+// The gate promotes a checkpoint unless some accuracy score both it and
+// the promoted checkpoint have falls below the promoted one's by more than
+// promote_tolerance; the first evaluated checkpoint is promoted.
+// checkpoints/PROMOTED names the newest promoted checkpoint (the eval table
+// is its record: a resume re-points PROMOTED at the newest promoted row).
+// Objects after the resumed checkpoint's step are deleted by a resume, like
+// history objects.
 package schemas

@@ -23,6 +23,10 @@ const (
 	CheckpointPrefix = "checkpoints/"
 	// CurrentKey is the pointer object naming the checkpoint to resume from.
 	CurrentKey = CheckpointPrefix + "CURRENT"
+	// PromotedKey is the pointer object naming the promoted checkpoint: the
+	// newest one that passed the promotion gate (see Trainer). Retention
+	// never deletes it.
+	PromotedKey = CheckpointPrefix + "PROMOTED"
 	// checkpointExt ends the key of every checkpoint object.
 	checkpointExt = ".ckpt"
 )
@@ -164,7 +168,9 @@ func parseCheckpointKey(key string) (int64, bool) {
 //
 //   - Save puts checkpoints/<step>.ckpt (immutable, put-if-absent), then
 //     replaces checkpoints/CURRENT with that key, then deletes all but the
-//     newest Keep checkpoints, never the one CURRENT names. A crash at any
+//     newest Keep checkpoints, never the one CURRENT or PROMOTED names (when
+//     PROMOTED cannot be read for another reason than its absence, nothing
+//     is deleted). A crash at any
 //     point leaves CURRENT naming a complete, verified object.
 //   - Load reads the checkpoint CURRENT names; if CURRENT is missing, torn or
 //     names a missing or corrupt object, it logs why and falls back to the
@@ -240,15 +246,37 @@ func (s *CheckpointStore) put(ctx context.Context, key string, data []byte, ck *
 	}
 }
 
-// prune deletes all but the newest keep checkpoints, never current.
+// prune deletes all but the newest keep checkpoints, never current nor
+// the promoted one.
 func (s *CheckpointStore) prune(ctx context.Context, current string) error {
 	keys, err := s.Keys(ctx)
 	if err != nil {
 		return err
 	}
+	promoted, err := s.Promoted(ctx)
+	if err != nil && !errors.Is(err, lake.ErrNotExist) {
+		return fmt.Errorf("train: retention skipped: %w", err)
+	}
+	heads, pinned, err := s.heads(ctx)
+	if err != nil {
+		return fmt.Errorf("train: retention skipped: %w", err)
+	}
 	var errs []error
 	for i := 0; i < len(keys)-s.keep; i++ {
-		if keys[i] == current {
+		step, _ := parseCheckpointKey(keys[i])
+		if keys[i] == current || keys[i] == promoted || pinned[step] {
+			continue
+		}
+		// Heads first: a crash between the two deletes leaves a checkpoint
+		// without heads, never a head without its checkpoint.
+		var headErr error
+		for _, h := range heads[step] {
+			if err := s.store.Delete(ctx, h); err != nil && !errors.Is(err, lake.ErrNotExist) {
+				headErr = err
+			}
+		}
+		if headErr != nil {
+			errs = append(errs, headErr)
 			continue
 		}
 		if err := s.store.Delete(ctx, keys[i]); err != nil {
@@ -256,6 +284,33 @@ func (s *CheckpointStore) prune(ctx context.Context, current string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// heads lists the adapter heads beside the checkpoints by step, and the
+// steps that hold the newest head of some task: retention keeps those
+// checkpoints, since /v1/classify embeds with the head's own checkpoint.
+func (s *CheckpointStore) heads(ctx context.Context) (map[int64][]string, map[int64]bool, error) {
+	objs, err := s.store.List(ctx, CheckpointPrefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list heads: %w", err)
+	}
+	heads := map[int64][]string{}
+	newest := map[string]int64{}
+	for _, o := range objs {
+		step, task, ok := parseHeadKey(o.Key)
+		if !ok {
+			continue
+		}
+		heads[step] = append(heads[step], o.Key)
+		if cur, seen := newest[task]; !seen || step > cur {
+			newest[task] = step
+		}
+	}
+	pinned := make(map[int64]bool, len(newest))
+	for _, step := range newest {
+		pinned[step] = true
+	}
+	return heads, pinned, nil
 }
 
 // Keys lists the keys of the checkpoint objects, oldest step first.
@@ -285,6 +340,40 @@ func (s *CheckpointStore) Current(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: %s holds %q, not a checkpoint key", ErrCorruptCheckpoint, CurrentKey, truncate(key, 64))
 	}
 	return key, nil
+}
+
+// Promoted returns the key PROMOTED names, or an error wrapping
+// lake.ErrNotExist when no checkpoint has been promoted.
+func (s *CheckpointStore) Promoted(ctx context.Context) (string, error) {
+	data, err := s.store.Get(ctx, PromotedKey)
+	if err != nil {
+		return "", err
+	}
+	key := strings.TrimSpace(string(data))
+	if _, ok := parseCheckpointKey(key); !ok {
+		return "", fmt.Errorf("%w: %s holds %q, not a checkpoint key", ErrCorruptCheckpoint, PromotedKey, truncate(key, 64))
+	}
+	return key, nil
+}
+
+// Promote points PROMOTED at the checkpoint key (an atomic whole
+// replace, like CURRENT).
+func (s *CheckpointStore) Promote(ctx context.Context, key string) error {
+	if _, ok := parseCheckpointKey(key); !ok {
+		return fmt.Errorf("train: promote %q: not a checkpoint key", key)
+	}
+	if err := s.store.Replace(ctx, PromotedKey, []byte(key+"\n")); err != nil {
+		return fmt.Errorf("train: point %s at %s: %w", PromotedKey, key, err)
+	}
+	return nil
+}
+
+// Unpromote deletes PROMOTED (no error when it is absent).
+func (s *CheckpointStore) Unpromote(ctx context.Context) error {
+	if err := s.store.Delete(ctx, PromotedKey); err != nil && !errors.Is(err, lake.ErrNotExist) {
+		return fmt.Errorf("train: delete %s: %w", PromotedKey, err)
+	}
+	return nil
 }
 
 // Read reads and verifies the checkpoint object at key.
@@ -347,15 +436,22 @@ func (s *CheckpointStore) Load(ctx context.Context) (*Checkpoint, string, error)
 
 // DropAfter deletes the checkpoint objects of steps after step: objects
 // put by a run that crashed before it pointed CURRENT at them, which a
-// resumed run would otherwise meet again under the same keys.
+// resumed run would otherwise meet again under the same keys. The
+// checkpoint PROMOTED names is kept whatever its step (the trainer points
+// PROMOTED at a checkpoint of the resumed run's past before it calls
+// DropAfter).
 func (s *CheckpointStore) DropAfter(ctx context.Context, step int64) error {
 	keys, err := s.Keys(ctx)
 	if err != nil {
 		return err
 	}
+	promoted, err := s.Promoted(ctx)
+	if err != nil && !errors.Is(err, lake.ErrNotExist) {
+		return fmt.Errorf("train: drop checkpoints after %d skipped: %w", step, err)
+	}
 	var errs []error
 	for _, k := range keys {
-		if st, _ := parseCheckpointKey(k); st > step {
+		if st, _ := parseCheckpointKey(k); st > step && k != promoted {
 			s.log.Info("deleting checkpoint newer than the one resumed from", "key", k, "resumed_step", step)
 			if err := s.store.Delete(ctx, k); err != nil {
 				errs = append(errs, err)

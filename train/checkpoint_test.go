@@ -308,3 +308,84 @@ func FuzzCheckpointUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestRetentionKeepsPromoted: retention and DropAfter never delete the
+// checkpoint PROMOTED names; a torn PROMOTED stops retention rather than
+// risking it.
+func TestRetentionKeepsPromoted(t *testing.T) {
+	ctx := context.Background()
+	s := lake.NewMem()
+	cs := NewCheckpointStore(s, 2, nil)
+	if _, err := cs.Promoted(ctx); !errors.Is(err, lake.ErrNotExist) {
+		t.Fatalf("Promoted on a fresh lake: %v", err)
+	}
+	mustSave(t, cs, 10)
+	must(t, cs.Promote(ctx, CheckpointKey(10)))
+	for _, step := range []int64{20, 30, 40} {
+		mustSave(t, cs, step)
+	}
+	if got, want := mustKeys(t, cs), []string{CheckpointKey(10), CheckpointKey(30), CheckpointKey(40)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after retention: %v, want %v", got, want)
+	}
+	must(t, cs.Promote(ctx, CheckpointKey(40)))
+	mustSave(t, cs, 50)
+	if got, want := mustKeys(t, cs), []string{CheckpointKey(40), CheckpointKey(50)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the promotion moved on: %v, want %v", got, want)
+	}
+	must(t, cs.DropAfter(ctx, 30))
+	if got, want := mustKeys(t, cs), []string{CheckpointKey(40)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("DropAfter(30): %v, want %v (the promoted one spared)", got, want)
+	}
+	must(t, s.Replace(ctx, PromotedKey, []byte("garbage")))
+	if _, err := cs.Promoted(ctx); !errors.Is(err, ErrCorruptCheckpoint) {
+		t.Fatalf("torn PROMOTED: %v", err)
+	}
+	for _, step := range []int64{60, 70, 80} {
+		mustSave(t, cs, step)
+	}
+	if got := mustKeys(t, cs); len(got) != 4 {
+		t.Fatalf("retention with a torn PROMOTED deleted checkpoints: %v", got)
+	}
+	if err := cs.Promote(ctx, "checkpoints/CURRENT"); err == nil {
+		t.Fatal("promoted a key that is not a checkpoint's")
+	}
+	must(t, cs.Unpromote(ctx))
+	must(t, cs.Unpromote(ctx))
+}
+
+// TestRetentionKeepsHeads: the checkpoint holding a task's newest adapter
+// head outlives retention (the head embeds with it); older heads go with
+// their checkpoints, heads first.
+func TestRetentionKeepsHeads(t *testing.T) {
+	ctx := context.Background()
+	s := lake.NewMem()
+	cs := NewCheckpointStore(s, 2, nil)
+	for _, step := range []int64{10, 20} {
+		mustSave(t, cs, step)
+	}
+	must(t, s.Put(ctx, HeadKey(10, "wordnet"), []byte("old head")))
+	must(t, s.Put(ctx, HeadKey(20, "wordnet"), []byte("new head")))
+	must(t, s.Put(ctx, HeadKey(10, "debian"), []byte("only head")))
+	for _, step := range []int64{30, 40, 50} {
+		mustSave(t, cs, step)
+	}
+	if got, want := mustKeys(t, cs), []string{CheckpointKey(10), CheckpointKey(20), CheckpointKey(40), CheckpointKey(50)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after retention: %v, want %v", got, want)
+	}
+	must(t, s.Put(ctx, HeadKey(50, "debian"), []byte("newer head")))
+	mustSave(t, cs, 60)
+	// Step 10 no longer holds a newest head: it goes, with both its heads.
+	if got, want := mustKeys(t, cs), []string{CheckpointKey(20), CheckpointKey(50), CheckpointKey(60)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the newer head: %v, want %v", got, want)
+	}
+	for _, k := range []string{HeadKey(10, "wordnet"), HeadKey(10, "debian")} {
+		if _, err := s.Get(ctx, k); !errors.Is(err, lake.ErrNotExist) {
+			t.Errorf("%s outlived its checkpoint: %v", k, err)
+		}
+	}
+	for _, k := range []string{HeadKey(20, "wordnet"), HeadKey(50, "debian")} {
+		if _, err := s.Get(ctx, k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+}

@@ -20,12 +20,24 @@ type EmbedRequest struct {
 }
 
 // EmbedResponse is the answer to POST /v1/embed: one L2-normalised vector
-// per text, in request order, from the weights at Step.
+// per text, in request order, from the weights at Step. Weights says which
+// weights answered: WeightsPromoted or WeightsCurrent (also when promoted
+// ones were asked for and none is promoted yet; the X-Thresher-Weights
+// header says the same).
 type EmbedResponse struct {
 	Embeddings [][]float32 `json:"embeddings"`
 	Dim        int         `json:"dim"`
 	Step       int64       `json:"step"`
+	Weights    string      `json:"weights"`
 }
+
+// Values of ?weights= on /v1/embed and of EmbedResponse.Weights.
+const (
+	WeightsPromoted = "promoted"
+	WeightsCurrent  = "current"
+	// WeightsHeader is the response header naming the weights that answered.
+	WeightsHeader = "X-Thresher-Weights"
+)
 
 // errorBody is every error answer: {"error": "..."}.
 type errorBody struct {
@@ -40,10 +52,14 @@ type errorBody struct {
 //	GET  /metrics     Prometheus metrics of the registerer given to NewTrainer
 //	                  (when it is also a Gatherer, like *prometheus.Registry)
 //	GET  /v1/status   TrainerStatus as JSON
-//	POST /v1/embed    EmbedRequest -> EmbedResponse from the current weights
+//	POST /v1/embed    EmbedRequest -> EmbedResponse from the promoted checkpoint's
+//	                  weights (?weights=promoted, the default), or the live ones
+//	                  (?weights=current); the live ones while none is promoted
+//	POST /v1/classify ClassifyRequest -> ClassifyResponse from the newest
+//	                  adapter head of a task (see Trainer.Classify)
 //
 // /v1/embed answers 400 for malformed JSON, unknown fields, an empty list or
-// an empty text; 405 for another method; 413 for a body over
+// an empty text or an unknown ?weights= value; 405 for another method; 413 for a body over
 // MaxEmbedBytes, more than MaxEmbedTexts texts or a text over MaxTextBytes;
 // 415 for a Content-Type that cannot carry JSON (application/json, none,
 // text/plain and curl -d's application/x-www-form-urlencoded are read as
@@ -58,6 +74,7 @@ func (t *Trainer) Handler() http.Handler {
 	}
 	mux.HandleFunc("/v1/status", t.handleStatus)
 	mux.HandleFunc("/v1/embed", t.handleEmbed)
+	mux.HandleFunc("/v1/classify", t.handleClassify)
 	return mux
 }
 
@@ -127,6 +144,14 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	want := r.URL.Query().Get("weights")
+	if want == "" {
+		want = WeightsPromoted
+	}
+	if want != WeightsPromoted && want != WeightsCurrent {
+		writeError(w, http.StatusBadRequest, "weights=%q: use %s (default) or %s", truncate(want, 32), WeightsPromoted, WeightsCurrent)
+		return
+	}
 	if !t.ready.Load() {
 		writeError(w, http.StatusServiceUnavailable, "not ready: the trainer is resuming from its checkpoint")
 		return
@@ -176,6 +201,11 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	enc, step := t.currentEncoder()
+	served := WeightsCurrent
+	if p := t.promotedEncoder(); p != nil && want == WeightsPromoted {
+		enc, step, served = p.enc.Embed, p.step, WeightsPromoted
+	}
+	w.Header().Set(WeightsHeader, served)
 	vecs := enc(req.Texts)
 	for i, v := range vecs {
 		for _, x := range v {
@@ -190,5 +220,5 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		dim = len(vecs[0])
 	}
 	t.metrics.embedTexts.Add(float64(len(vecs)))
-	writeJSON(w, http.StatusOK, EmbedResponse{Embeddings: vecs, Dim: dim, Step: step})
+	writeJSON(w, http.StatusOK, EmbedResponse{Embeddings: vecs, Dim: dim, Step: step, Weights: served})
 }

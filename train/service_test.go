@@ -77,7 +77,7 @@ func TestServiceEndpoints(t *testing.T) {
 		t.Fatalf("/v1/status is not JSON: %v: %s", err, body)
 	}
 	for _, k := range []string{"step", "examples_seen", "tokens_seen", "checkpoint_step", "lake", "curriculum", "losses",
-		"accuracy", "lr", "health", "drift", "ready", "started_at", "uptime_s", "examples_per_s", "tokens_per_s"} {
+		"accuracy", "lr", "health", "drift", "ready", "started_at", "uptime_s", "examples_per_s", "tokens_per_s", "promoted"} {
 		if _, ok := st[k]; !ok {
 			t.Errorf("/v1/status lacks %q: %s", k, body)
 		}

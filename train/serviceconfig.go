@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ const (
 	DefaultMaxEmbedBytes      = 1 << 20
 	DefaultMaxEmbedTexts      = 256
 	DefaultMaxTextBytes       = 64 << 10
+	DefaultEvalEvery          = 1000
+	DefaultEvalDraws          = 3
+	DefaultEvalMaxExamples    = 2000
+	DefaultPromoteTolerance   = 0.01
 	// DefaultDeterministicSeed is the seed of a deterministic run that sets
 	// none.
 	DefaultDeterministicSeed = 1
@@ -60,6 +65,26 @@ type ServiceConfig struct {
 	// Deterministic makes a run reproducible bit for bit: one learner
 	// worker, and DefaultDeterministicSeed when no seed is set.
 	Deterministic bool `yaml:"deterministic"`
+	// EvalTasks are the folders of the labeled tasks (eval.LoadTask) the
+	// periodic evaluation scores every EvalEvery optimiser steps; they are
+	// read by the evaluator given to NewTrainer (WithEvaluator), which
+	// thresher train builds from these keys. Without an evaluator nothing
+	// is evaluated and nothing promoted.
+	EvalTasks []string `yaml:"eval_tasks"`
+	EvalEvery int64    `yaml:"eval_every"`
+	// EvalLabelsPerClass are the label budgets of the linear probe: whole
+	// numbers, or "all" (default 16, 64).
+	EvalLabelsPerClass []string `yaml:"eval_labels_per_class"`
+	// EvalDraws is the number of seeded label draws per budget (3).
+	EvalDraws int `yaml:"eval_draws"`
+	// EvalMaxExamples caps the dev and test examples of each task (a fixed
+	// seeded subsample; 2000) so an evaluation takes seconds, not minutes.
+	EvalMaxExamples int `yaml:"eval_max_examples"`
+	// PromoteTolerance is how far (in the metric's units, accuracy here)
+	// a gated score may fall below the promoted checkpoint's before the
+	// candidate is refused (0.01). Negative values are invalid; use a tiny
+	// positive value for a strict gate.
+	PromoteTolerance float64 `yaml:"promote_tolerance"`
 	// Limits of POST /v1/embed.
 	MaxEmbedBytes int64 `yaml:"max_embed_bytes"`
 	MaxEmbedTexts int   `yaml:"max_embed_texts"`
@@ -83,6 +108,21 @@ func (c *ServiceConfig) SetDefaults() {
 	}
 	if c.HealthEvery == 0 {
 		c.HealthEvery = DefaultHealthEvery
+	}
+	if c.EvalEvery == 0 {
+		c.EvalEvery = DefaultEvalEvery
+	}
+	if len(c.EvalLabelsPerClass) == 0 {
+		c.EvalLabelsPerClass = []string{"16", "64"}
+	}
+	if c.EvalDraws == 0 {
+		c.EvalDraws = DefaultEvalDraws
+	}
+	if c.EvalMaxExamples == 0 {
+		c.EvalMaxExamples = DefaultEvalMaxExamples
+	}
+	if c.PromoteTolerance == 0 {
+		c.PromoteTolerance = DefaultPromoteTolerance
 	}
 	if c.MaxEmbedBytes == 0 {
 		c.MaxEmbedBytes = DefaultMaxEmbedBytes
@@ -144,6 +184,26 @@ func (c *ServiceConfig) Validate() error {
 	if c.HealthEvery < 1 {
 		add("health_every: %d must be positive", c.HealthEvery)
 	}
+	for i, d := range c.EvalTasks {
+		if strings.TrimSpace(d) == "" {
+			add("eval_tasks[%d]: empty folder name", i)
+		}
+	}
+	if c.EvalEvery < 1 {
+		add("eval_every: %d must be positive", c.EvalEvery)
+	}
+	if _, err := ParseLabelBudgets(c.EvalLabelsPerClass); err != nil {
+		add("eval_labels_per_class: %v", err)
+	}
+	if c.EvalDraws < 1 || c.EvalDraws > 1000 {
+		add("eval_draws: %d is not in [1, 1000]", c.EvalDraws)
+	}
+	if c.EvalMaxExamples < 1 {
+		add("eval_max_examples: %d must be positive", c.EvalMaxExamples)
+	}
+	if c.PromoteTolerance < 0 || c.PromoteTolerance != c.PromoteTolerance {
+		add("promote_tolerance: %v must not be negative", c.PromoteTolerance)
+	}
 	if c.MaxEmbedBytes < 64 {
 		add("max_embed_bytes: %d must be at least 64", c.MaxEmbedBytes)
 	}
@@ -166,6 +226,34 @@ func (c *ServiceConfig) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w:\n  - %s", ErrServiceConfig, strings.Join(errs, "\n  - "))
+}
+
+// ParseLabelBudgets parses label budgets such as ["16", "64", "all"]
+// (each item may itself be a comma-separated list) into labels per class,
+// 0 meaning all.
+func ParseLabelBudgets(items []string) ([]int, error) {
+	var out []int
+	for _, item := range items {
+		for _, p := range strings.Split(item, ",") {
+			p = strings.TrimSpace(p)
+			switch {
+			case p == "":
+				continue
+			case p == "all":
+				out = append(out, 0)
+				continue
+			}
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("%q is not a positive number or \"all\"", p)
+			}
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no label budget")
+	}
+	return out, nil
 }
 
 // indent nests a multi-line error under a list item.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/sampler"
+	"github.com/thresher-ml/thresher/schemas"
 )
 
 // Trainer is the online trainer service: it takes batches from a sampler,
@@ -35,6 +36,29 @@ import (
 // staleness) and drift are computed every HealthEvery steps. A checkpoint
 // (see CheckpointStore) is written every CheckpointSteps steps or
 // CheckpointInterval, whichever comes first, and when Run stops.
+//
+// History: every optimiser step adds a row (schemas.TrainHistory: losses,
+// LR, counters, and the figures of the latest health check) to a buffer
+// that is written, before each checkpoint, as one object
+// train/history/<first step>.parquet (put if absent). A checkpoint is
+// committed only after the history of its steps is; a resume deletes the
+// history objects whose first step is after the resumed checkpoint (left
+// by a run that crashed before checkpointing them) and replays those
+// steps. So the rows of steps up to the step CURRENT names are exactly
+// one per step; rows after it exist only while a run is live or until a
+// crashed run is resumed.
+//
+// Evaluation and promotion (with WithEvaluator): every EvalEvery steps
+// the trainer writes a checkpoint, then, on Run's goroutine, evaluates a
+// frozen copy of its encoder (training waits; the evaluator's probes use
+// every core, which training would only share on a small machine, and the
+// cadence stays exact). The scores and the gate's decision (Gate, with
+// PromoteTolerance) go to eval/<step>.parquet; a passing checkpoint is
+// then named by checkpoints/PROMOTED (replaced atomically) and served by
+// /v1/embed. Retention never deletes the promoted checkpoint. A resume
+// deletes eval objects after the resumed checkpoint and points PROMOTED
+// at the newest promoted checkpoint the eval table records, so a crash
+// between the eval object and PROMOTED loses no promotion.
 //
 // Metrics (registered on the registerer given to NewTrainer):
 //
@@ -72,11 +96,20 @@ import (
 //	thresher_train_step_seconds               histogram of learner step times
 //	thresher_train_embed_texts_total          texts embedded through /v1/embed
 //	thresher_train_ready                      1 once resumed or started fresh
+//	thresher_train_eval_accuracy{task,labels_per_class,classifier}  test accuracy of the last evaluated checkpoint
+//	thresher_train_eval_macro_f1{task,labels_per_class,classifier}  its macro-F1
+//	thresher_train_eval_step                  step of the last evaluated checkpoint (-1: none)
+//	thresher_train_eval_seconds               histogram of evaluation times
+//	thresher_train_eval_failures_total        evaluations that failed or could not be recorded
+//	thresher_train_promoted_step              step of the promoted checkpoint (-1: none)
+//	thresher_train_promotions_total           checkpoints the gate promoted
+//	thresher_train_promotion_rejections_total checkpoints the gate refused
 type Trainer struct {
 	cfg     ServiceConfig
 	log     *slog.Logger
 	reg     prometheus.Registerer
 	metrics *trainerMetrics
+	store   lake.Store
 	ckpts   *CheckpointStore
 	learner *Learner
 	src     sampler.Source
@@ -88,11 +121,20 @@ type Trainer struct {
 	ready   atomic.Bool
 	resumed bool // Resume done (Run's goroutine only)
 
-	run runState // Run's goroutine only
+	run   runState   // Run's goroutine only
+	hist  history    // Run's goroutine only
+	promo promoState // Run's goroutine only
+
+	// promoted is the encoder of the promoted checkpoint (nil while none
+	// is), served by /v1/embed.
+	promoted atomic.Pointer[servedEncoder]
 
 	// observe, when set (tests only), sees every step's figures on Run's
 	// goroutine.
 	observe func(StepStats)
+
+	adaptersOnce sync.Once
+	adapterCache *adapterCache // heads and encoders of /v1/classify
 
 	mu     sync.Mutex // guards st, runErr
 	st     TrainerStatus
@@ -105,8 +147,9 @@ type Trainer struct {
 // ErrServiceConfig). Batches come from a sampler over store, or from the
 // remote sampler at cfg.SamplerAddr. log may be nil; reg may be nil (a
 // private registry is used); when reg is a prometheus.Gatherer, Handler
-// serves it at /metrics.
-func NewTrainer(ctx context.Context, cfg ServiceConfig, store lake.Store, log *slog.Logger, reg prometheus.Registerer) (*Trainer, error) {
+// serves it at /metrics. WithEvaluator turns on the periodic evaluation
+// and the promotion gate.
+func NewTrainer(ctx context.Context, cfg ServiceConfig, store lake.Store, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Trainer, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -126,11 +169,19 @@ func NewTrainer(ctx context.Context, cfg ServiceConfig, store lake.Store, log *s
 		return nil, fmt.Errorf("train: learner: %w", err)
 	}
 	t := &Trainer{
-		cfg: cfg, log: log, reg: reg, metrics: m, learner: l,
+		cfg: cfg, log: log, reg: reg, metrics: m, learner: l, store: store,
 		ckpts:   NewCheckpointStore(store, cfg.KeepCheckpoints, log),
 		hash:    ConfigHash(cfg.Learner, cfg.Sampler),
 		started: time.Now(),
+		hist:    history{store: store, log: log},
 	}
+	for _, o := range opts {
+		o(t)
+	}
+	if len(cfg.EvalTasks) > 0 && t.promo.ev == nil {
+		return nil, fmt.Errorf("%w: eval_tasks are set but no evaluator was given (WithEvaluator)", ErrServiceConfig)
+	}
+	t.promo.baselineStep = -1
 	if cfg.SamplerAddr != "" {
 		r, err := sampler.Dial(ctx, cfg.SamplerAddr)
 		if err != nil {
@@ -178,12 +229,15 @@ func (t *Trainer) Resume(ctx context.Context) error {
 		return nil
 	}
 	ck, key, err := t.ckpts.Load(ctx)
+	var resumedStep int64
+	var resumedBlob []byte
 	switch {
 	case errors.Is(err, ErrNoCheckpoint):
 		t.log.Info("no checkpoint; starting fresh", "reason", err)
 	case err != nil:
 		return err
 	default:
+		resumedStep, resumedBlob = ck.Meta.Step, ck.Learner
 		if ck.Meta.ConfigHash != t.hash {
 			t.log.Warn("configuration differs from the checkpoint's", "key", key, "checkpoint_hash", ck.Meta.ConfigHash, "hash", t.hash)
 		}
@@ -195,12 +249,24 @@ func (t *Trainer) Resume(ctx context.Context) error {
 				return fmt.Errorf("train: resume from %s: sampler cursor: %w", key, err)
 			}
 		}
-		if err := t.ckpts.DropAfter(ctx, ck.Meta.Step); err != nil {
-			t.log.Warn("cannot delete checkpoints newer than the one resumed from", "err", err)
-		}
 		t.run.batches, t.run.examples, t.run.tokens = ck.Meta.Batches, ck.Meta.ExamplesSeen, ck.Meta.TokensSeen
 		t.run.ckptStep, t.run.ckptBatches, t.run.ckptTime = ck.Meta.Step, ck.Meta.Batches, ck.Meta.Time
 		t.log.Info("resumed", "key", key, "step", ck.Meta.Step, "examples_seen", ck.Meta.ExamplesSeen, "tokens_seen", ck.Meta.TokensSeen)
+	}
+	// What a run abandoned after the resumed checkpoint is undone, so the
+	// steps it replays are written once: eval objects and PROMOTED first
+	// (PROMOTED must name a checkpoint of this run's past before
+	// DropAfter, which spares it), then checkpoints and history objects.
+	if err := t.resumePromotion(ctx, resumedStep, key, resumedBlob); err != nil {
+		return fmt.Errorf("train: resume: evaluation state: %w", err)
+	}
+	if key != "" {
+		if err := t.ckpts.DropAfter(ctx, resumedStep); err != nil {
+			t.log.Warn("cannot delete checkpoints newer than the one resumed from", "err", err)
+		}
+	}
+	if err := dropStepObjectsAfter(ctx, t.store, schemas.TableTrainHistory, resumedStep, t.log); err != nil {
+		return fmt.Errorf("train: resume: history: %w", err)
 	}
 	t.resumed = true
 	t.step.Store(t.learner.Steps())
@@ -276,12 +342,25 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if step%t.cfg.HealthEvery == 0 {
 			t.updateHealth(step)
 		}
-		if step-max(t.run.ckptStep, 0) >= t.cfg.CheckpointSteps || time.Since(t.run.ckptTime) >= t.cfg.CheckpointInterval {
+		evalDue := t.evalDue(step)
+		if evalDue || step-max(t.run.ckptStep, 0) >= t.cfg.CheckpointSteps || time.Since(t.run.ckptTime) >= t.cfg.CheckpointInterval {
+			why := stopReason("cadence")
+			if evalDue {
+				why = "eval"
+			}
 			// A stop (SIGTERM) does not abandon a checkpoint under way.
-			if err := t.checkpoint(context.WithoutCancel(ctx), "cadence"); err != nil {
+			if err := t.checkpoint(context.WithoutCancel(ctx), why); err != nil {
 				t.log.Error("checkpoint failed; training on, will retry", "err", err)
 				t.run.ckptTime = time.Now() // retry at the next interval, not every step
+				if evalDue {
+					t.promo.lastEvalStep = step // evaluate at the next cadence, not every step
+					t.log.Error("evaluation skipped: its checkpoint failed", "step", step)
+				}
+				continue
 			}
+		}
+		if evalDue && runCtx.Err() == nil {
+			t.evaluate(runCtx, step)
 		}
 	}
 }
@@ -373,7 +452,16 @@ func (t *Trainer) trainBatch(b *sampler.Batch) StepStats {
 	st.Curriculum = CurriculumStatus{Stage: b.Stage, Competence: b.Competence, PlanVersion: b.PlanVersion}
 	st.Lake.Epoch = b.Epoch
 	st.Lake.BatchSeq = b.Seq
+	h := st.Health
 	t.mu.Unlock()
+	if stats.Updated {
+		t.hist.add(schemas.TrainHistory{
+			Step: stats.Step, Time: time.Now().UTC(), ExamplesSeen: t.run.examples, TokensSeen: t.run.tokens,
+			LR: float32(stats.LR), Loss: float32(stats.Loss), LossInfoNCE: float32(stats.Contrastive), LossMLM: float32(stats.MLM),
+			Accuracy: float32(stats.Accuracy), Std: float32(h.Std), Alignment: float32(h.Alignment), Uniformity: float32(h.Uniformity),
+			RankMe: float32(h.RankMe), Stage: b.Stage, Collapsed: h.Collapsed,
+		})
+	}
 	return stats
 }
 
@@ -449,6 +537,12 @@ func (t *Trainer) checkpoint(ctx context.Context, why stopReason) error {
 }
 
 func (t *Trainer) writeCheckpoint(ctx context.Context, why stopReason) error {
+	// The history of the steps up to this one goes out first: a committed
+	// checkpoint always has its history, and rows after it are replayed
+	// after a crash (see resume).
+	if err := t.hist.flush(ctx); err != nil {
+		return fmt.Errorf("train: checkpoint: %w", err)
+	}
 	blob, err := t.learner.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: learner: %w", err)
@@ -502,6 +596,10 @@ func (t *Trainer) currentEncoder() (func([]string) [][]float32, int64) {
 	return t.learner.Embed, t.step.Load()
 }
 
+// promotedEncoder returns the promoted checkpoint's encoder, or nil while
+// none is promoted.
+func (t *Trainer) promotedEncoder() *servedEncoder { return t.promoted.Load() }
+
 // Embed embeds texts with the current weights (L2-normalised vectors).
 func (t *Trainer) Embed(texts []string) [][]float32 { return t.learner.Embed(texts) }
 
@@ -530,6 +628,10 @@ type TrainerStatus struct {
 	ExamplesPerS   float64          `json:"examples_per_s"` // since this process started training
 	TokensPerS     float64          `json:"tokens_per_s"`
 	Error          string           `json:"error,omitempty"`
+	// Promoted names the promoted checkpoint (step -1: none yet);
+	// LastEval is the newest evaluation (absent before the first).
+	Promoted PromotedStatus `json:"promoted"`
+	LastEval *EvalStatus    `json:"last_eval,omitempty"`
 
 	trainStart                     time.Time
 	examplesAtStart, tokensAtStart int64
@@ -603,6 +705,10 @@ func (t *Trainer) Status() TrainerStatus {
 	now := time.Now()
 	st.Ready = t.ready.Load()
 	st.MaxSteps = t.cfg.MaxSteps
+	st.Promoted = PromotedStatus{Step: -1}
+	if p := t.promoted.Load(); p != nil {
+		st.Promoted = PromotedStatus{Step: p.step, Key: p.key}
+	}
 	st.UptimeS = now.Sub(t.started).Seconds()
 	if !st.trainStart.IsZero() {
 		if el := now.Sub(st.trainStart).Seconds(); el > 0 {
@@ -642,6 +748,10 @@ func finite(xs ...*float64) {
 // thresher_train_*.
 type trainerMetrics struct {
 	steps, batches, examples, tokens, collapses, checkpointFailures, embedTexts prometheus.Counter
+	evalFailures, promotions, rejections                                        prometheus.Counter
+	evalStep, promotedStep                                                      prometheus.Gauge
+	evalAccuracy, evalMacroF1                                                   *prometheus.GaugeVec
+	evalSeconds                                                                 prometheus.Histogram
 	step, accuracy, lr, epoch, stage, competence, lakeWindow, poolRecords       prometheus.Gauge
 	std, alignment, uniformity, rankMe, queueStaleness, queueLen, collapsed     prometheus.Gauge
 	driftDomainTV, driftEntropyPSI, driftLengthPSI                              prometheus.Gauge
@@ -676,6 +786,12 @@ func newTrainerMetrics(reg prometheus.Registerer) (*trainerMetrics, error) {
 		collapses:          counter("collapse_total", "Health checks that found the representation collapsed (std or effective rank under threshold)."),
 		checkpointFailures: counter("checkpoint_failures_total", "Checkpoints that failed to be written."),
 		embedTexts:         counter("embed_texts_total", "Texts embedded through /v1/embed."),
+		evalFailures:       counter("eval_failures_total", "Periodic evaluations that failed or could not be recorded."),
+		promotions:         counter("promotions_total", "Checkpoints promoted by the gate."),
+		rejections:         counter("promotion_rejections_total", "Evaluated checkpoints the gate refused."),
+		evalStep:           gauge("eval_step", "Step of the last evaluated checkpoint (-1: none)."),
+		promotedStep:       gauge("promoted_step", "Step of the promoted checkpoint (-1: none)."),
+		evalSeconds:        hist("eval_seconds", "Time of one periodic evaluation.", prometheus.ExponentialBuckets(0.05, 2, 14)),
 		step:               gauge("step", "Optimiser steps of the learner, across restarts."),
 		accuracy:           gauge("accuracy", "Instance-discrimination accuracy of the last step."),
 		lr:                 gauge("lr", "Learning rate of the last step."),
@@ -704,8 +820,13 @@ func newTrainerMetrics(reg prometheus.Registerer) (*trainerMetrics, error) {
 		checkpointSeconds:  hist("checkpoint_seconds", "Time to write one checkpoint.", prometheus.ExponentialBuckets(0.005, 2, 14)),
 	}
 	m.loss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "thresher_train_loss", Help: "Loss of the last step by objective (total, contrastive, mlm)."}, []string{"objective"})
-	cs = append(cs, m.loss)
+	evalLabels := []string{"task", "labels_per_class", "classifier"}
+	m.evalAccuracy = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "thresher_train_eval_accuracy", Help: "Test accuracy of the last evaluated checkpoint by task, label budget and classifier."}, evalLabels)
+	m.evalMacroF1 = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "thresher_train_eval_macro_f1", Help: "Test macro-F1 of the last evaluated checkpoint by task, label budget and classifier."}, evalLabels)
+	cs = append(cs, m.loss, m.evalAccuracy, m.evalMacroF1)
 	m.checkpointStep.Set(-1)
+	m.evalStep.Set(-1)
+	m.promotedStep.Set(-1)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("train: register metrics: %w", err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -547,6 +548,11 @@ sampler:
 	}
 	if cur != step || ckStep != step || step <= committed {
 		t.Fatalf("after SIGTERM: CURRENT at %d, stopped at step %d (checkpoint %d), previous checkpoint %d", cur, step, ckStep, committed)
+	}
+	// Six kills, some mid-write, and as many resumes: the history holds
+	// every step up to CURRENT's exactly once.
+	if got := historySteps(t, openLake(t, dir)); !slices.Equal(got, stepsUpTo(step)) {
+		t.Fatalf("history after kills and resumes: %d rows for %d steps: %v", len(got), step, got)
 	}
 }
 

@@ -18,9 +18,15 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/thresher-ml/thresher/eval"
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/train"
 )
+
+// trainEvalSeed fixes the label draws and the task subsample of the
+// periodic evaluation, so every checkpoint of every run is scored on the
+// same examples.
+const trainEvalSeed = 1
 
 // trainEnvPrefix names the trainer's environment variables: THRESHER_TRAIN_
 // and the YAML key path in upper case (THRESHER_TRAIN_LEARNER_QUEUE_SIZE).
@@ -34,6 +40,11 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		deterministic                                   bool
 		checkpointSteps, maxSteps                       int64
 		maxDuration, checkpointInterval, progressPeriod time.Duration
+		evalTasks                                       stringList
+		evalEvery                                       int64
+		evalLabels                                      string
+		evalDraws                                       int
+		promoteTolerance                                float64
 	)
 	configFile := fs.String("config", "", "YAML configuration `file` (keys as in train.ServiceConfig, learner and sampler sections included; "+trainEnvPrefix+"<KEY> variables override it, flags override both)")
 	fs.StringVar(&cfg.Lake, "lake", "", "lake `folder`: curated input and checkpoints/")
@@ -46,6 +57,11 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	fs.Uint64Var(&seed, "seed", 0, "seed of the learner and the sampler")
 	fs.BoolVar(&deterministic, "deterministic", false, "reproducible bit for bit: one learner worker and a fixed seed (1 unless --seed)")
 	fs.DurationVar(&progressPeriod, "progress", 5*time.Second, "print a progress line to stderr this often (0: never)")
+	fs.Var(&evalTasks, "eval-task", "evaluate checkpoints on the labeled task in `DIR` (repeatable; config key eval_tasks)")
+	fs.Int64Var(&evalEvery, "eval-every", 0, "evaluate a checkpoint every this many steps (default 1000)")
+	fs.StringVar(&evalLabels, "eval-labels-per-class", "", "label budgets of the evaluation's linear probe, comma-separated numbers or all (default 16,64)")
+	fs.IntVar(&evalDraws, "eval-draws", 0, "seeded label draws per budget (default 3)")
+	fs.Float64Var(&promoteTolerance, "promote-tolerance", 0, "largest accuracy drop against the promoted checkpoint that still promotes (default 0.01)")
 	check := fs.Bool("check", false, "validate the configuration, print it, and exit without training")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -86,6 +102,16 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 			cfg.CheckpointInterval = checkpointInterval
 		case "seed":
 			cfg.Learner.Seed, cfg.Sampler.Seed = seed, seed
+		case "eval-task":
+			cfg.EvalTasks = evalTasks
+		case "eval-every":
+			cfg.EvalEvery = evalEvery
+		case "eval-labels-per-class":
+			cfg.EvalLabelsPerClass = []string{evalLabels}
+		case "eval-draws":
+			cfg.EvalDraws = evalDraws
+		case "promote-tolerance":
+			cfg.PromoteTolerance = promoteTolerance
 		case "deterministic":
 			cfg.Deterministic = deterministic
 			if deterministic {
@@ -133,7 +159,15 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		defer stop()
 		fmt.Fprintf(stderr, "train: serving on http://%s\n", addr)
 	}
-	t, err := train.NewTrainer(ctx, cfg, store, log, reg)
+	var opts []train.Option
+	if len(cfg.EvalTasks) > 0 {
+		ev, err := newTrainEvaluator(cfg, log)
+		if err != nil {
+			return &UsageError{Err: err}
+		}
+		opts = append(opts, train.WithEvaluator(ev))
+	}
+	t, err := train.NewTrainer(ctx, cfg, store, log, reg, opts...)
 	if err != nil {
 		if errors.Is(err, train.ErrServiceConfig) {
 			return &UsageError{Err: err}
@@ -175,9 +209,30 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	close(done)
 	<-stopped
 	st := t.Status()
-	fmt.Fprintf(e.stdout, "train: step=%d examples_seen=%d tokens_seen=%d checkpoint_step=%d loss=%.4f accuracy=%.3f examples_per_s=%.1f tokens_per_s=%.0f peak_rss_mb=%.1f\n",
-		st.Step, st.ExamplesSeen, st.TokensSeen, st.CheckpointStep, st.Losses.Total, st.Accuracy, st.ExamplesPerS, st.TokensPerS, peakRSSMiB())
+	fmt.Fprintf(e.stdout, "train: step=%d examples_seen=%d tokens_seen=%d checkpoint_step=%d promoted_step=%d loss=%.4f accuracy=%.3f examples_per_s=%.1f tokens_per_s=%.0f peak_rss_mb=%.1f\n",
+		st.Step, st.ExamplesSeen, st.TokensSeen, st.CheckpointStep, st.Promoted.Step, st.Losses.Total, st.Accuracy, st.ExamplesPerS, st.TokensPerS, peakRSSMiB())
 	return err
+}
+
+// newTrainEvaluator loads the evaluation tasks of cfg (validated).
+func newTrainEvaluator(cfg train.ServiceConfig, log *slog.Logger) (*eval.Periodic, error) {
+	budgets, err := train.ParseLabelBudgets(cfg.EvalLabelsPerClass)
+	if err != nil {
+		return nil, err
+	}
+	lpc := make([]eval.LabelsPerClass, len(budgets))
+	for i, b := range budgets {
+		lpc[i] = eval.LabelsPerClass(b) // 0 is eval.AllLabels
+	}
+	began := time.Now()
+	ev, err := eval.NewPeriodic(eval.PeriodicConfig{
+		Tasks: cfg.EvalTasks, LabelsPerClass: lpc, Draws: cfg.EvalDraws, Seed: trainEvalSeed, MaxExamples: cfg.EvalMaxExamples,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("evaluation tasks loaded", "tasks", len(ev.Tasks()), "every", cfg.EvalEvery, "seconds", time.Since(began).Seconds())
+	return ev, nil
 }
 
 // progressLine formats one progress line of a training run; stepsPerS is
@@ -196,8 +251,8 @@ func progressLine(st train.TrainerStatus, cfg train.ServiceConfig, stepsPerS flo
 	if left > 0 {
 		eta = left.Round(time.Second).String()
 	}
-	return fmt.Sprintf("train: step %d, %d examples (%.0f ex/s, %.0f tok/s), loss %.4f, accuracy %.3f, lr %.2g, checkpoint %d, eta %s",
-		st.Step, st.ExamplesSeen, st.ExamplesPerS, st.TokensPerS, st.Losses.Total, st.Accuracy, st.LR, st.CheckpointStep, eta)
+	return fmt.Sprintf("train: step %d, %d examples (%.0f ex/s, %.0f tok/s), loss %.4f, accuracy %.3f, lr %.2g, checkpoint %d, promoted %d, eta %s",
+		st.Step, st.ExamplesSeen, st.ExamplesPerS, st.TokensPerS, st.Losses.Total, st.Accuracy, st.LR, st.CheckpointStep, st.Promoted.Step, eta)
 }
 
 // serveTrainer serves the handler h points at (503 before it is set) on

@@ -1,9 +1,16 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/thresher-ml/thresher/internal/curatetest"
+	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/internal/realtest"
+	"github.com/thresher-ml/thresher/schemas"
+	"github.com/thresher-ml/thresher/train"
 )
 
 func TestTrainConfiguration(t *testing.T) {
@@ -80,5 +87,56 @@ func TestTrainAndSampleEnvironment(t *testing.T) {
 	code, _, stderr = run(t, "sample", "--lake", lakeDir, "--listen", "127.0.0.1:0", "--batch-size", "-4")
 	if code != ExitUsage || strings.Contains(stderr, "batch_size: -9") || !strings.Contains(stderr, "batch_size: -4") {
 		t.Fatalf("sample, flag over the environment: exit %d: %s", code, stderr)
+	}
+}
+
+// TestTrainEvaluates: `thresher train --eval-task` scores checkpoints on a
+// real task during training, records them in LAKE/eval, promotes the first
+// and names it on its last line; bad evaluation settings are usage errors.
+func TestTrainEvaluates(t *testing.T) {
+	task := realtest.Data(t, "tasks/sotu_party")
+	lakeDir, store := curatetest.Lake(t, 3000, 3000)
+	t.Setenv("THRESHER_TRAIN_EVAL_MAX_EXAMPLES", "150")
+	code, out, stderr := run(t, "train", "--config", "testdata/config/train-good.yaml", "--lake", lakeDir, "--max-steps", "40",
+		"--progress", "0", "--eval-task", task, "--eval-every", "20", "--eval-labels-per-class", "8,16", "--eval-draws", "1", "--promote-tolerance", "0.5")
+	if code != ExitOK {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	// A tolerance of 0.5 promotes every checkpoint that is not far worse.
+	if !strings.Contains(out, "train: step=40 ") || !strings.Contains(out, "promoted_step=40 ") {
+		t.Fatalf("train output %q\n%s", out, stderr)
+	}
+	if !strings.Contains(stderr, "checkpoint promoted") || !strings.Contains(stderr, "first evaluated checkpoint") {
+		t.Fatalf("the promotions are not logged: %s", stderr)
+	}
+	rows, err := lake.ReadTable[schemas.Eval](context.Background(), store, schemas.TableEval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, r := range rows {
+		if r.Metric == train.MetricAccuracy {
+			n++
+			if r.Task != "sotu_party" || (r.LabelsPerClass != 8 && r.LabelsPerClass != 16) || r.Draws != 1 {
+				t.Errorf("row %+v", r)
+			}
+		}
+	}
+	if n != 4 {
+		t.Fatalf("%d accuracy rows, want 2 checkpoints x 2 budgets", n)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--eval-task", "/no/such/task"}, "no/such/task"},
+		{[]string{"--eval-task", task, "--eval-labels-per-class", "0"}, "eval_labels_per_class"},
+		{[]string{"--eval-every", "-5"}, "eval_every"},
+		{[]string{"--promote-tolerance", "-1"}, "promote_tolerance"},
+	} {
+		code, _, stderr := run(t, append([]string{"train", "--lake", t.TempDir()}, tc.args...)...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, want %d saying %q: %s", tc.args, code, ExitUsage, tc.want, stderr)
+		}
 	}
 }
