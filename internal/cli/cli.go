@@ -64,6 +64,8 @@ func commands() map[string]command {
 		"train":   {"run the online self-supervised trainer as a service", runTrain},
 		"embed":   {"embed a JSONL file of texts with a checkpoint's encoder", runEmbed},
 		"eval":    {"score an encoder on a labeled task with few labels, against baselines", runEval},
+		"adapt":   {"train a classification head on a checkpoint's frozen embeddings", runAdapt},
+		"report":  {"write an HTML report of a lake: audits, curriculum, training, probes, embeddings", runReport},
 	}
 }
 

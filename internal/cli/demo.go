@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -11,10 +13,12 @@ import (
 	"time"
 
 	"github.com/thresher-ml/thresher/curate"
+	"github.com/thresher-ml/thresher/eval"
 	"github.com/thresher-ml/thresher/ingest"
 	"github.com/thresher-ml/thresher/internal/broker"
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/internal/sample"
+	"github.com/thresher-ml/thresher/report"
 	"github.com/thresher-ml/thresher/schemas"
 	"github.com/thresher-ml/thresher/train"
 )
@@ -36,6 +40,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	lakeDir := fs.String("lake", "", "lake `folder` to create (default ./thresher-demo-<time>)")
 	partitions := fs.Int("partitions", 4, "partitions of the demo topic")
 	trainSteps := fs.Int("train-steps", 300, "optimiser steps of the demo's training run")
+	probeLabels := fs.Int("probe-labels", 16, "labelled examples per class of the demo's probe on the bundled task")
+	probeDraws := fs.Int("probe-draws", 3, "seeded label draws of the demo's probe")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,6 +50,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	if *trainSteps < 1 {
 		return usagef("--train-steps %d must be positive", *trainSteps)
+	}
+	if *probeLabels < 1 || *probeDraws < 1 || *probeDraws > 100 {
+		return usagef("--probe-labels %d must be positive and --probe-draws %d in [1, 100]", *probeLabels, *probeDraws)
 	}
 	if *partitions < 1 || *partitions > 64 {
 		return usagef("--partitions %d must be between 1 and 64", *partitions)
@@ -62,7 +71,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	w := e.stdout
 	fmt.Fprintf(w, "thresher demo: %d real records (see internal/sample/DATA_LICENSES.md) into lake %s\n\n", sample.Records, abs)
 
-	step := func(n int, what string) { fmt.Fprintf(w, "[%d/5] %s\n", n, what) }
+	step := func(n int, what string) { fmt.Fprintf(w, "[%d/%d] %s\n", n, demoSteps, what) }
 	step(1, "embedded Kafka broker")
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Partitions: *partitions, Topics: []string{topic}, Logger: e.log})
 	if err != nil {
@@ -121,6 +130,27 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := printNeighbours(ctx, w, e, store); err != nil {
 		return err
 	}
+
+	step(6, "score the trained encoder on a bundled labeled task, against TF-IDF and a random encoder")
+	if err := demoEval(ctx, w, e, store, *probeLabels, *probeDraws); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+
+	step(7, "write the report")
+	reportPath, rsum, err := writeReport(ctx, store, filepath.Join(abs, "report.html"), report.Options{LakePath: abs, Log: e.log})
+	if err != nil {
+		return err
+	}
+	charts := 0
+	for _, s := range rsum.Sections {
+		charts += len(s.Charts)
+	}
+	fmt.Fprintf(w, "      %d charts in %d sections\n", charts, len(rsum.Sections))
+
+	fmt.Fprintf(w, "\nwhat the demo left:\n")
+	fmt.Fprintf(w, "  the lake       %s  (raw, dlq, audit, curated, curriculum, train/history, eval, checkpoints)\n", abs)
+	fmt.Fprintf(w, "  the report     open it in a browser: audits, curriculum, training, probe accuracy, embeddings\n")
+	fmt.Fprintf(w, "report: %s\n", reportPath)
 	fmt.Fprintf(w, "\nlake: %s\n", abs)
 	fmt.Fprintf(w, "query it, for example with DuckDB:\n"+
 		"  SELECT domain, count(*) FROM '%[1]s/raw/**/*.parquet' GROUP BY ALL;\n"+
@@ -130,7 +160,106 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		"    USING (topic, partition, \"offset\") WHERE a.dup_of IS NOT NULL LIMIT 5;\n", abs)
 	fmt.Fprintf(w, "serve the trained encoder:\n"+
 		"  thresher train --lake %[1]s --listen 127.0.0.1:8080   # resumes from checkpoints/CURRENT and keeps learning\n"+
-		"  curl -s -d '{\"texts\": [\"a small dog\"]}' 127.0.0.1:8080/v1/embed\n", abs)
+		"  curl -s -d '{\"texts\": [\"a small dog\"]}' 127.0.0.1:8080/v1/embed\n"+
+		"  thresher report --lake %[1]s --out report.html   # the report again, after more training\n", abs)
+	return nil
+}
+
+// demoSteps is the number of steps the demo announces.
+const demoSteps = 7
+
+// demoEval scores the newest checkpoint's frozen encoder on the bundled
+// task with a linear probe and kNN at labels labelled examples per class
+// over draws seeded draws, beside TF-IDF and a random encoder of the same
+// shape; it prints a table and adds the scores to the lake's eval table.
+func demoEval(ctx context.Context, w io.Writer, e *env, store lake.Store, labels, draws int) error {
+	tmp, err := os.MkdirTemp("", "thresher-demo-task-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	dir, err := sample.WriteTask(tmp)
+	if err != nil {
+		return err
+	}
+	task, err := eval.LoadTask(dir)
+	if err != nil {
+		return err
+	}
+	ck, key, err := train.NewCheckpointStore(store, 1, e.log).Load(ctx)
+	if err != nil {
+		return err
+	}
+	enc, err := train.LoadEncoder(ck.Learner)
+	if err != nil {
+		return err
+	}
+	const seed = 1
+	random, err := eval.NewRandomFeatures(enc.Config(), seed, 0)
+	if err != nil {
+		return err
+	}
+	feats := []eval.Features{
+		eval.NewEncoderFeatures(eval.FeaturesEncoder, enc, 0),
+		eval.NewTFIDF(task.Train.Texts, eval.DefaultTFIDFBuckets),
+		random,
+	}
+	fmt.Fprintf(w, "      %s: %d classes (WordNet noun glosses by lexicographer file), %d labelled examples per class drawn %d times from train %d, C and k chosen on dev %d, scored on test %d\n",
+		task.Name, len(task.Classes), labels, draws, task.Train.Len(), task.Dev.Len(), task.Test.Len())
+	cfg := eval.Config{LabelsPerClass: []eval.LabelsPerClass{eval.LabelsPerClass(labels)}, Draws: draws, Seed: seed}
+	pr := newEvalProgress(e.stderr, 2*time.Second)
+	res, err := eval.Evaluate(ctx, task, feats, cfg, pr.update)
+	if err != nil {
+		return err
+	}
+	pr.finish(task.Name)
+	acc := map[[2]string]eval.Result{}
+	for _, r := range res {
+		acc[[2]string{r.Features, r.Classifier}] = r
+	}
+	fmt.Fprintf(w, "      %-22s %-18s %-18s %s\n", "features", "linear probe", "kNN", "macro-F1 (linear)")
+	names := map[string]string{
+		eval.FeaturesEncoder: fmt.Sprintf("encoder (step %d)", ck.Meta.Step),
+		eval.FeaturesTFIDF:   "TF-IDF",
+		eval.FeaturesRandom:  "random encoder",
+	}
+	for _, f := range []string{eval.FeaturesEncoder, eval.FeaturesTFIDF, eval.FeaturesRandom} {
+		lin, knn := acc[[2]string{f, eval.ClassifierLinear}], acc[[2]string{f, eval.ClassifierKNN}]
+		fmt.Fprintf(w, "      %-22s %.3f ± %.3f      %.3f ± %.3f      %.3f\n", names[f], lin.AccuracyMean, lin.AccuracyStd, knn.AccuracyMean, knn.AccuracyStd, lin.MacroF1Mean)
+	}
+	fmt.Fprintf(w, "      (test accuracy, mean ± std over the draws; always answering the most frequent class: %.3f)\n", task.MajorityRate())
+	encAcc := acc[[2]string{eval.FeaturesEncoder, eval.ClassifierLinear}].AccuracyMean
+	tfAcc := acc[[2]string{eval.FeaturesTFIDF, eval.ClassifierLinear}].AccuracyMean
+	if encAcc > tfAcc {
+		fmt.Fprintf(w, "      the encoder beats TF-IDF by %.3f with %d labels per class\n", encAcc-tfAcc, labels)
+	} else {
+		fmt.Fprintf(w, "      TF-IDF is ahead by %.3f: %d steps are too few (train longer with --train-steps, or resume with thresher train)\n", tfAcc-encAcc, ck.Meta.Step)
+	}
+
+	// The scores join the eval table, where the report reads them.
+	var rows []schemas.Eval
+	now := time.Now().UTC()
+	for _, r := range res {
+		for _, m := range []struct {
+			name      string
+			mean, std float64
+		}{{"accuracy", r.AccuracyMean, r.AccuracyStd}, {"macro_f1", r.MacroF1Mean, r.MacroF1Std}} {
+			rows = append(rows, schemas.Eval{Step: ck.Meta.Step, Time: now, Checkpoint: key, Task: r.Task, Features: r.Features,
+				Classifier: r.Classifier, LabelsPerClass: int32(r.LabelsPerClass), Metric: m.name, Value: m.mean, Std: m.std,
+				Draws: int32(r.Draws), Reason: "thresher demo", Baseline: -1})
+		}
+	}
+	data, err := lake.EncodeRows(schemas.TableEval, schemas.EvalVersion, rows)
+	if err != nil {
+		return err
+	}
+	evalKey := fmt.Sprintf("%s/%020d.parquet", schemas.TableEval, ck.Meta.Step)
+	switch err := store.Put(ctx, evalKey, data); {
+	case errors.Is(err, lake.ErrExist):
+		fmt.Fprintf(w, "      %s already holds an evaluation of step %d; the demo's scores were not added\n", evalKey, ck.Meta.Step)
+	case err != nil:
+		return err
+	}
 	return nil
 }
 

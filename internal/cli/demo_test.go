@@ -1,33 +1,75 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDemo runs the README's first command (with a shorter training run):
-// every step, on the embedded broker and the bundled sample, and the lake it
-// leaves holds every table and a checkpoint.
+// every step, on the embedded broker and the bundled sample; the lake it
+// leaves holds every table and a checkpoint, the encoder is scored on the
+// bundled task against the baselines, and the report it names on a line
+// of its own exists and shows the lake.
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "lake")
-	code, out, stderr := run(t, "demo", "--lake", dir, "--train-steps", "20")
+	// The whole pipeline takes longer than run's minute under -race on a
+	// busy 2-core machine.
+	var outb, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	began := time.Now()
+	code := Run(ctx, []string{"demo", "--lake", dir, "--train-steps", "20", "--probe-draws", "1"}, strings.NewReader(""), &outb, &errb)
+	out, stderr := outb.String(), errb.String()
+	t.Logf("demo ran in %v", time.Since(began))
 	if code != ExitOK {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "records=20000", "dlq=7",
-		"curate: windows=", "train: step=20 ", "nearest neighbours", "lake: " + dir} {
+	for _, want := range []string{"[1/7]", "[2/7]", "[3/7]", "[4/7]", "[5/7]", "[6/7]", "[7/7]", "records=20000", "dlq=7",
+		"curate: windows=", "train: step=20 ", "nearest neighbours", "wordnet_lexname: 25 classes",
+		"encoder (step 20)", "TF-IDF ", "random encoder ", "lake: " + dir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	for _, p := range []string{"raw", "dlq", "audit/records", "audit/summary", "curated", "curriculum", "checkpoints/CURRENT"} {
+	for _, want := range []string{"eval: wordnet_lexname: fitting probes", "fits/s"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("demo shows no eval progress %q:\n%s", want, stderr)
+		}
+	}
+	for _, p := range []string{"raw", "dlq", "audit/records", "audit/summary", "curated", "curriculum", "checkpoints/CURRENT", "eval"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
 			t.Errorf("the demo lake lacks %s: %v", p, err)
 		}
 	}
-	if code, _, stderr := run(t, "demo", "--train-steps", "0"); code != ExitUsage {
-		t.Errorf("--train-steps 0: exit %d: %s", code, stderr)
+	m := regexp.MustCompile(`(?m)^report: (.+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no line \"report: PATH\" in the output:\n%s", out)
+	}
+	if want := filepath.Join(dir, "report.html"); m[1] != want {
+		t.Errorf("report path %q, want %q", m[1], want)
+	}
+	page, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatalf("the report the demo names: %v", err)
+	}
+	for _, want := range []string{"thresher report", dir, "wordnet_lexname, linear probe, 16 labels per class, step 20", `id="plot-embeddings"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the report does not show %q", want)
+		}
+	}
+	if strings.Contains(string(page), "could not read") {
+		t.Error("a section of the demo's report could not be read")
+	}
+
+	for _, args := range [][]string{{"demo", "--train-steps", "0"}, {"demo", "--probe-labels", "0"}, {"demo", "--probe-draws", "0"}} {
+		if code, _, stderr := run(t, args...); code != ExitUsage {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
 	}
 }

@@ -10,9 +10,16 @@
 // each source's record count and licence; anything that redistributes the
 // sample must carry it (WordNet's licence asks for its notice on all copies).
 //
-// Regenerate with "go generate" in this directory (see gen/), then update
-// Records. The package's tests check Records and the counts in
-// DATA_LICENSES.md against the data.
+// It also bundles a small labeled task, TaskName: a per-class subsample of
+// the real wordnet_lexname task (WordNet noun glosses labelled with their
+// lexicographer file; 25 classes, up to 40 train, 12 dev and 40 test
+// examples each) in the real tasks' format, {train,dev,test}.jsonl.gz and
+// meta.json. Task gives its files; WriteTask writes them to a folder that
+// eval.LoadTask reads. None of its texts is in the sample.
+//
+// Regenerate both with "go generate" in this directory (see gen/), then
+// update Records. The package's tests check Records, the counts in
+// DATA_LICENSES.md and the task's meta.json against the data.
 //
 // Everything here is read-only and safe for concurrent use.
 package sample
@@ -20,11 +27,15 @@ package sample
 import (
 	"bytes"
 	"compress/gzip"
-	_ "embed"
+	"embed"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 )
 
-//go:generate go run ./gen -corpus ../../../shared/data/corpus/stream.jsonl.gz -out .
+//go:generate go run ./gen -corpus ../../../shared/data/corpus/stream.jsonl.gz -tasks ../../../shared/data/tasks -out .
 
 // Records is the exact number of records (lines) in the sample.
 const Records = 20000
@@ -45,3 +56,43 @@ func Open() (io.ReadCloser, error) {
 // Gzipped returns the sample gzip-compressed, as embedded (about 2.3 MB).
 // The slice is shared: callers must not modify it.
 func Gzipped() []byte { return gzipped }
+
+// TaskName is the name of the bundled labeled task, and of the folder
+// WriteTask writes.
+const TaskName = "wordnet_lexname"
+
+// TaskFiles are the files of the bundled task.
+var TaskFiles = []string{"train.jsonl.gz", "dev.jsonl.gz", "test.jsonl.gz", "meta.json"}
+
+//go:embed task/wordnet_lexname
+var taskFS embed.FS
+
+// Task returns the bundled task's files (TaskFiles) as a read-only file
+// system.
+func Task() fs.FS {
+	sub, err := fs.Sub(taskFS, "task/"+TaskName)
+	if err != nil {
+		panic(err) // the embedded path is fixed at build time
+	}
+	return sub
+}
+
+// WriteTask writes the bundled task's files into dir/TaskName (created,
+// files replaced) and returns that folder, for eval.LoadTask.
+func WriteTask(dir string) (string, error) {
+	dst := filepath.Join(dir, TaskName)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", fmt.Errorf("sample: %w", err)
+	}
+	src := Task()
+	for _, name := range TaskFiles {
+		b, err := fs.ReadFile(src, name)
+		if err != nil {
+			return "", fmt.Errorf("sample: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			return "", fmt.Errorf("sample: %w", err)
+		}
+	}
+	return dst, nil
+}

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/thresher-ml/thresher/eval"
 	"github.com/thresher-ml/thresher/internal/sample"
 )
 
@@ -91,5 +94,89 @@ func TestSampleOpenTwice(t *testing.T) {
 		if err != nil || n == 0 {
 			t.Fatalf("read %d bytes: %v", n, err)
 		}
+	}
+}
+
+// TestTask writes the bundled task out, reads it as eval does, and checks
+// it against its meta.json and DATA_LICENSES.md: every class in every
+// split, within the quotas, and none of its texts in the bundled sample.
+func TestTask(t *testing.T) {
+	dir, err := sample.WriteTask(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dir) != sample.TaskName {
+		t.Errorf("WriteTask wrote %s, want a folder named %s", dir, sample.TaskName)
+	}
+	task, err := eval.LoadTask(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Classes) != 25 {
+		t.Errorf("%d classes, want 25: %v", len(task.Classes), task.Classes)
+	}
+	metaBytes, err := fs.ReadFile(sample.Task(), "meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]struct {
+		N      int            `json:"n"`
+		Labels map[string]int `json:"labels"`
+	}
+	if err := json.Unmarshal(metaBytes, &meta); err != nil {
+		t.Fatalf("meta.json: %v", err)
+	}
+	quota := map[string]int{"train": 40, "dev": 12, "test": 40}
+	for _, split := range []string{"train", "dev", "test"} {
+		s := task.Split(split)
+		counts := map[string]int{}
+		for _, y := range s.Labels {
+			counts[task.Classes[y]]++
+		}
+		if m := meta[split]; m.N != s.Len() || fmt.Sprint(m.Labels) != fmt.Sprint(counts) {
+			t.Errorf("%s: meta.json says %d %v, the file holds %d %v", split, m.N, m.Labels, s.Len(), counts)
+		}
+		full := 0
+		for c, n := range counts {
+			if n > quota[split] {
+				t.Errorf("%s: class %s has %d examples, over the quota %d", split, c, n, quota[split])
+			}
+			if n == quota[split] {
+				full++
+			}
+		}
+		if len(counts) != len(task.Classes) || full < len(task.Classes)-1 {
+			t.Errorf("%s: %d classes, %d at the quota: %v", split, len(counts), full, counts)
+		}
+		if !strings.Contains(sample.Licenses, fmt.Sprintf("| %s | %d | %d | %d |", split, s.Len(), len(counts), quota[split])) {
+			t.Errorf("DATA_LICENSES.md does not list the %s split's %d examples", split, s.Len())
+		}
+	}
+
+	// No text of the task is in the sample the demo trains on.
+	rc, err := sample.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	texts := map[string]bool{}
+	for _, s := range []*eval.Split{&task.Train, &task.Dev, &task.Test} {
+		for _, x := range s.Texts {
+			texts[x] = true
+		}
+	}
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var rec struct{ Text string }
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if texts[rec.Text] {
+			t.Errorf("the task's text %q is in the sample", rec.Text)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 }

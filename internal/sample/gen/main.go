@@ -2,11 +2,20 @@
 // stream: it keeps, in stream order, records from the permissive and
 // public-domain sources only, up to a quota per source, byte for byte as
 // they are in the stream (natural exact duplicates that fall in stay), and
-// writes sample.jsonl.gz (gzip -9) and DATA_LICENSES.md into -out.
+// writes sample.jsonl.gz (gzip -9) into -out.
+//
+// It also writes the bundled labeled task, task/wordnet_lexname/ under
+// -out: of every split of the real task (-tasks), up to 40 train, 12 dev
+// and 40 test examples of every class, chosen by the FNV-1a hash of the
+// split name and the example's id, kept byte for byte and in file order,
+// with a meta.json of the class counts in the real tasks' format.
+//
+// Last it writes DATA_LICENSES.md, which describes both. The output is
+// deterministic.
 //
 // Run it from internal/sample with go generate, or:
 //
-//	go run ./internal/sample/gen -corpus ../shared/data/corpus/stream.jsonl.gz -out internal/sample
+//	go run ./internal/sample/gen -corpus ../shared/data/corpus/stream.jsonl.gz -tasks ../shared/data/tasks -out internal/sample
 //
 // After changing the quotas, update sample.Records to the count it prints.
 package main
@@ -50,6 +59,7 @@ var defaultSources = []source{
 func main() {
 	corpus := flag.String("corpus", "../../../shared/data/corpus/stream.jsonl.gz", "the real stream (JSONL, gzipped)")
 	out := flag.String("out", ".", "directory to write sample.jsonl.gz and DATA_LICENSES.md into")
+	tasks := flag.String("tasks", "../../../shared/data/tasks", "folder of the real labeled tasks")
 	quotas := flag.String("quota", "", "per-source quotas overriding the defaults, as source=n,source=n")
 	flag.Parse()
 
@@ -58,13 +68,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(2)
 	}
-	st, err := generate(*corpus, *out, srcs)
+	st, ts, err := generateAll(*corpus, *tasks, *out, srcs, defaultTask)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 	fmt.Printf("wrote %d records (%d exact duplicate texts) to %s; set sample.Records = %d\n",
 		st.total, st.dups, filepath.Join(*out, "sample.jsonl.gz"), st.total)
+	fmt.Printf("wrote task %s: %d classes, train %d / dev %d / test %d\n",
+		defaultTask.name, ts.classes, ts.totals["train"], ts.totals["dev"], ts.totals["test"])
+}
+
+// generateAll writes the sample, the task and DATA_LICENSES.md into dir
+// (the task under dir/task).
+func generateAll(corpus, tasks, dir string, srcs []source, task taskSpec) (stats, taskStats, error) {
+	st, sizes, err := generate(corpus, dir, srcs)
+	if err != nil {
+		return st, taskStats{}, err
+	}
+	ts, err := generateTask(tasks, filepath.Join(dir, "task"), task)
+	if err != nil {
+		return st, ts, err
+	}
+	return st, ts, writeFile(filepath.Join(dir, "DATA_LICENSES.md"), licenses(srcs, st, sizes[0], sizes[1], task, ts))
 }
 
 func withQuotas(srcs []source, spec string) ([]source, error) {
@@ -99,17 +125,18 @@ type stats struct {
 	counts              map[string]int
 }
 
-// generate reads corpus and writes the sample and its licence notes to dir.
-func generate(corpus, dir string, srcs []source) (stats, error) {
+// generate reads corpus and writes the sample to dir; it returns the sizes
+// of the sample, gzipped and not.
+func generate(corpus, dir string, srcs []source) (stats, [2]int, error) {
 	st := stats{counts: map[string]int{}}
 	f, err := os.Open(corpus)
 	if err != nil {
-		return st, err
+		return st, [2]int{}, err
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		return st, fmt.Errorf("%s: %w", corpus, err)
+		return st, [2]int{}, fmt.Errorf("%s: %w", corpus, err)
 	}
 	quota := map[string]int{}
 	want := 0
@@ -127,7 +154,7 @@ func generate(corpus, dir string, srcs []source) (stats, error) {
 		if len(line) > 0 {
 			var rec struct{ ID, Source, Text string }
 			if jerr := json.Unmarshal(line, &rec); jerr != nil {
-				return st, fmt.Errorf("%s: record %q: %w", corpus, bytes.TrimSpace(line[:min(len(line), 80)]), jerr)
+				return st, [2]int{}, fmt.Errorf("%s: record %q: %w", corpus, bytes.TrimSpace(line[:min(len(line), 80)]), jerr)
 			}
 			if st.counts[rec.Source] < quota[rec.Source] {
 				st.counts[rec.Source]++
@@ -151,30 +178,27 @@ func generate(corpus, dir string, srcs []source) (stats, error) {
 			break
 		}
 		if err != nil {
-			return st, fmt.Errorf("%s: %w", corpus, err)
+			return st, [2]int{}, fmt.Errorf("%s: %w", corpus, err)
 		}
 	}
 	for _, s := range srcs {
 		if st.counts[s.name] < s.quota {
-			return st, fmt.Errorf("%s holds only %d %s records, quota %d", corpus, st.counts[s.name], s.name, s.quota)
+			return st, [2]int{}, fmt.Errorf("%s holds only %d %s records, quota %d", corpus, st.counts[s.name], s.name, s.quota)
 		}
 	}
 
 	var gz bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	if err != nil {
-		return st, err
+		return st, [2]int{}, err
 	}
 	if _, err := zw.Write(raw.Bytes()); err != nil {
-		return st, err
+		return st, [2]int{}, err
 	}
 	if err := zw.Close(); err != nil {
-		return st, err
+		return st, [2]int{}, err
 	}
-	if err := writeFile(filepath.Join(dir, "sample.jsonl.gz"), gz.Bytes()); err != nil {
-		return st, err
-	}
-	return st, writeFile(filepath.Join(dir, "DATA_LICENSES.md"), licenses(srcs, st, gz.Len(), raw.Len()))
+	return st, [2]int{gz.Len(), raw.Len()}, writeFile(filepath.Join(dir, "sample.jsonl.gz"), gz.Bytes())
 }
 
 // writeFile replaces path atomically.
@@ -186,9 +210,9 @@ func writeFile(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-func licenses(srcs []source, st stats, gzBytes, rawBytes int) []byte {
+func licenses(srcs []source, st stats, gzBytes, rawBytes int, task taskSpec, ts taskStats) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `# Data licences of the bundled demo sample
+	fmt.Fprintf(&b, `# Data licences of the bundled demo sample and labeled task
 
 internal/sample/sample.jsonl.gz holds %d records (%.1f MB of JSON Lines, %.1f MB
 gzipped) taken, in stream order and byte for byte, from the project's real
@@ -212,7 +236,29 @@ column is what the data README states for the source.
 	fmt.Fprintf(&b, "| **total** | | **%d** | |\n", st.total)
 	b.WriteString(`
 No record comes from dict-gcide (GPL), debian, dict-foldoc (GFDL) or appstream.
+`)
+	fmt.Fprintf(&b, `
+## The bundled labeled task
 
+internal/sample/task/%[1]s/ holds a subsample of the real labeled task
+../shared/data/tasks/%[1]s (see ../shared/data/README.md):
+%[2]s.
+Of every split, up to %[3]d train, %[4]d dev and %[5]d test examples of each of its
+%[6]d classes were taken (a class with fewer gives all it has), chosen by the
+FNV-1a hash of the split name and the example's id, byte for byte and in file
+order; meta.json gives the class counts. The real task's splits never share a
+synset and none of their texts is in the stream, so none is in the sample
+above either (sample's tests check that). `+"`thresher demo`"+` scores its
+encoder on it. Licence: %[7]s.
+
+| split | examples | classes | per class, at most | fewest |
+|---|---:|---:|---:|---|
+`, task.name, task.what, task.quota["train"], task.quota["dev"], task.quota["test"], ts.classes, task.licence)
+	for _, split := range taskSplits {
+		cls, n := ts.minClass(split)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %s: %d |\n", split, ts.totals[split], len(ts.counts[split]), task.quota[split], cls, n)
+	}
+	b.WriteString(`
 ## Regenerating
 
 From internal/sample, with the real data beside the repository:
@@ -221,16 +267,17 @@ From internal/sample, with the real data beside the repository:
 
 which runs
 
-    go run ./gen -corpus ../../../shared/data/corpus/stream.jsonl.gz -out .
+    go run ./gen -corpus ../../../shared/data/corpus/stream.jsonl.gz -tasks ../../../shared/data/tasks -out .
 
-The output is deterministic (stream order, fixed quotas; change them with
--quota source=n,...). Then set sample.Records to the count the command prints;
-sample's tests check it, and the counts above.
+The output is deterministic (stream order, fixed quotas; change the sample's
+with -quota source=n,...). Then set sample.Records to the count the command
+prints; sample's tests check it, the counts above, and the task's meta.json
+against its files.
 
 ## WordNet licence
 
-The wordnet records come from WordNet 3.0, whose licence asks that this
-notice appear on all copies:
+The wordnet records and the labeled task come from WordNet 3.0, whose
+licence asks that this notice appear on all copies:
 
     WordNet Release 3.0
 

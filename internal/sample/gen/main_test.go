@@ -10,26 +10,35 @@ import (
 )
 
 // TestGenerateReproducesSample regenerates the sample from the real stream
-// and checks it equals the committed one, record for record, and its notes
-// byte for byte.
+// and the task from the real task, and checks they equal the committed
+// ones, record for record, and the notes and meta.json byte for byte.
 func TestGenerateReproducesSample(t *testing.T) {
 	if raceEnabled {
 		// One goroutine, nothing to race; the detector makes reading half
 		// the stream take 20 s instead of 2.
 		t.Skip("skipped under -race; run without -race")
 	}
-	const corpus = "../../../../shared/data/corpus/stream.jsonl.gz"
-	if _, err := os.Stat(corpus); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real data missing on CI: %v", err)
+	const (
+		corpus = "../../../../shared/data/corpus/stream.jsonl.gz"
+		tasks  = "../../../../shared/data/tasks"
+	)
+	for _, p := range []string{corpus, tasks} {
+		if _, err := os.Stat(p); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("real data missing on CI: %v", err)
+			}
+			t.Skipf("real data missing (%v)", err)
 		}
-		t.Skipf("real data missing (%v)", err)
 	}
 	dir := t.TempDir()
-	if _, err := generate(corpus, dir, defaultSources); err != nil {
+	if _, _, err := generateAll(corpus, tasks, dir, defaultSources, defaultTask); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"sample.jsonl.gz", "DATA_LICENSES.md"} {
+	names := []string{"sample.jsonl.gz", "DATA_LICENSES.md", "task/wordnet_lexname/meta.json"}
+	for _, split := range taskSplits {
+		names = append(names, "task/wordnet_lexname/"+split+".jsonl.gz")
+	}
+	for _, name := range names {
 		got, want := read(t, filepath.Join(dir, name)), read(t, filepath.Join("..", name))
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from the committed one: run go generate in internal/sample", name)
