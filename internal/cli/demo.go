@@ -123,8 +123,25 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	step(5, "train the encoder on the curated records (a short run)")
-	if err := runTrain(ctx, e, []string{"--lake", abs, "--max-steps", strconv.Itoa(*trainSteps), "--progress", "2s"}); err != nil {
+	step(5, "train the encoder on the curated records (a short run), probing it on a bundled labeled task as it goes")
+	tmp, err := os.MkdirTemp("", "thresher-demo-task-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	taskDir, err := sample.WriteTask(tmp)
+	if err != nil {
+		return err
+	}
+	// Periodic evaluation (and the promotion gate) about every third of the
+	// run, off the last step, which step 6 scores against the baselines.
+	every := max(1, *trainSteps/3)
+	for every > 1 && *trainSteps%every == 0 {
+		every--
+	}
+	if err := runTrain(ctx, e, []string{"--lake", abs, "--max-steps", strconv.Itoa(*trainSteps), "--progress", "2s",
+		"--eval-task", taskDir, "--eval-every", strconv.Itoa(every),
+		"--eval-labels-per-class", strconv.Itoa(*probeLabels), "--eval-draws", "1"}); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if err := printNeighbours(ctx, w, e, store); err != nil {
@@ -132,7 +149,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 
 	step(6, "score the trained encoder on a bundled labeled task, against TF-IDF and a random encoder")
-	if err := demoEval(ctx, w, e, store, *probeLabels, *probeDraws); err != nil {
+	if err := demoEval(ctx, w, e, store, taskDir, *probeLabels, *probeDraws); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
 
@@ -147,21 +164,22 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "      %d charts in %d sections\n", charts, len(rsum.Sections))
 
-	fmt.Fprintf(w, "\nwhat the demo left:\n")
-	fmt.Fprintf(w, "  the lake       %s  (raw, dlq, audit, curated, curriculum, train/history, eval, checkpoints)\n", abs)
-	fmt.Fprintf(w, "  the report     open it in a browser: audits, curriculum, training, probe accuracy, embeddings\n")
-	fmt.Fprintf(w, "report: %s\n", reportPath)
-	fmt.Fprintf(w, "\nlake: %s\n", abs)
-	fmt.Fprintf(w, "query it, for example with DuckDB:\n"+
+	fmt.Fprintf(w, "\nquery the lake, for example with DuckDB:\n"+
 		"  SELECT domain, count(*) FROM '%[1]s/raw/**/*.parquet' GROUP BY ALL;\n"+
 		"  SELECT reason, count(*) FROM '%[1]s/dlq/**/*.parquet' GROUP BY ALL;\n"+
 		"  SELECT decision, count(*) FROM '%[1]s/audit/records/*.parquet' GROUP BY ALL;\n"+
 		"  SELECT a.domain, a.dup_of, r.text FROM '%[1]s/audit/records/*.parquet' a JOIN '%[1]s/raw/**/*.parquet' r\n"+
-		"    USING (topic, partition, \"offset\") WHERE a.dup_of IS NOT NULL LIMIT 5;\n", abs)
+		"    USING (topic, partition, \"offset\") WHERE a.dup_of IS NOT NULL LIMIT 5;\n"+
+		"  SELECT step, task, labels_per_class, value FROM '%[1]s/eval/*.parquet' WHERE metric = 'accuracy' ORDER BY step;\n", abs)
 	fmt.Fprintf(w, "serve the trained encoder:\n"+
 		"  thresher train --lake %[1]s --listen 127.0.0.1:8080   # resumes from checkpoints/CURRENT and keeps learning\n"+
 		"  curl -s -d '{\"texts\": [\"a small dog\"]}' 127.0.0.1:8080/v1/embed\n"+
 		"  thresher report --lake %[1]s --out report.html   # the report again, after more training\n", abs)
+	fmt.Fprintf(w, "\nwhat the demo left:\n")
+	fmt.Fprintf(w, "  the lake       %s  (raw, dlq, audit, curated, curriculum, train/history, eval, checkpoints)\n", abs)
+	fmt.Fprintf(w, "  the report     open it in a browser: audits, curriculum, training, probe accuracy, embeddings\n")
+	fmt.Fprintf(w, "lake: %s\n", abs)
+	fmt.Fprintf(w, "report: %s\n", reportPath)
 	return nil
 }
 
@@ -172,16 +190,7 @@ const demoSteps = 7
 // task with a linear probe and kNN at labels labelled examples per class
 // over draws seeded draws, beside TF-IDF and a random encoder of the same
 // shape; it prints a table and adds the scores to the lake's eval table.
-func demoEval(ctx context.Context, w io.Writer, e *env, store lake.Store, labels, draws int) error {
-	tmp, err := os.MkdirTemp("", "thresher-demo-task-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	dir, err := sample.WriteTask(tmp)
-	if err != nil {
-		return err
-	}
+func demoEval(ctx context.Context, w io.Writer, e *env, store lake.Store, dir string, labels, draws int) error {
 	task, err := eval.LoadTask(dir)
 	if err != nil {
 		return err

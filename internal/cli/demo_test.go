@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/schemas"
 )
 
 // TestDemo runs the README's first command (with a shorter training run):
@@ -50,6 +53,34 @@ func TestDemo(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^report: (.+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no line \"report: PATH\" in the output:\n%s", out)
+	}
+	if !strings.HasSuffix(out, m[0]+"\n") {
+		t.Errorf("the demo does not end with its report line:\n%s", out)
+	}
+	// The training run probed itself on the bundled task (steps 6, 12, 18)
+	// and gated promotion; step 6 scored the last step with the baselines.
+	store, err := lake.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := lake.ReadTable[schemas.Eval](context.Background(), store, schemas.TableEval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evaluated := map[int64]map[string]bool{}
+	for _, r := range rows {
+		if evaluated[r.Step] == nil {
+			evaluated[r.Step] = map[string]bool{}
+		}
+		evaluated[r.Step][r.Features] = true
+	}
+	for _, st := range []int64{6, 12, 18} {
+		if !evaluated[st]["encoder"] {
+			t.Errorf("no periodic evaluation at step %d: %v", st, evaluated)
+		}
+	}
+	if !evaluated[20]["tfidf"] || !evaluated[20]["encoder"] {
+		t.Errorf("step 20 not scored against TF-IDF: %v", evaluated)
 	}
 	if want := filepath.Join(dir, "report.html"); m[1] != want {
 		t.Errorf("report path %q, want %q", m[1], want)
