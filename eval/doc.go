@@ -27,7 +27,17 @@
 //   - "tfidf" (NewTFIDF): lower-cased word unigrams and bigrams (a word is
 //     a maximal run of letters and digits), hashed by xxhash into 2^18
 //     columns, term counts times idf = ln((1+N)/(1+df)) + 1 with N and df
-//     counted on the task's whole train split, L2-normalised; sparse.
+//     counted on the task's whole train split, L2-normalised; sparse;
+//   - a caller's name (NewVectorFeatures): external per-text vectors read
+//     from DIR/TASK/SPLIT.vec (or DIR/SPLIT.vec), one line per example of
+//     the split as `fasttext print-sentence-vectors` writes them, looked up
+//     by text and L2-normalised like the encoder's;
+//   - LayerFeatures (NewLayerFeatures): another representation of the
+//     encoder (train.LayerBag, LayerHidden, LayerBagHidden).
+//
+// Periodic (periodic.go) is the trainer's evaluator (train.Evaluator): the
+// linear probe of the encoder on fixed seeded draws and a fixed seeded
+// subsample of dev and test, so every checkpoint is scored alike.
 //
 // # Classifiers
 //
@@ -82,7 +92,7 @@
 //
 // A Result marshals to JSON as
 //
-//	{"task", "features" (encoder|tfidf|random), "classifier" (linear|knn),
+//	{"task", "features" (encoder|tfidf|random|a vectors name), "classifier" (linear|knn),
 //	 "labels_per_class" (a number, or "all"), "accuracy_mean", "accuracy_std",
 //	 "macro_f1_mean", "macro_f1_std", "draws"}
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -15,7 +16,7 @@ import (
 	"github.com/thresher-ml/thresher/train"
 )
 
-const evalUsage = `--checkpoint PATH | --lake DIR  --task DIR [--task DIR ...] [--labels-per-class 16,64,all] [--draws 5] [--baseline tfidf,random] [--json] [--seed N]`
+const evalUsage = `--checkpoint PATH | --lake DIR  --task DIR [--task DIR ...] [--labels-per-class 16,64,all] [--draws 5] [--baseline tfidf,random] [--vectors NAME=DIR ...] [--layer output] [--json] [--seed N]`
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -32,6 +33,9 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	labels := fs.String("labels-per-class", "16,64,all", "labeled train examples per class, comma-separated (numbers or all)")
 	draws := fs.Int("draws", 5, "seeded draws of the train labels per labels-per-class value")
 	baselines := fs.String("baseline", "tfidf,random", "baselines scored beside the encoder, comma-separated: tfidf, random (or none)")
+	var vectors stringList
+	fs.Var(&vectors, "vectors", "external vectors scored as feature set NAME, `NAME=DIR`: DIR/TASK/{train,dev,test}.vec (or DIR/{train,dev,test}.vec), one vector a line aligned with the split's lines, as fasttext print-sentence-vectors writes them (repeatable)")
+	layer := fs.String("layer", train.LayerOutput, "representation of the encoder (and of the random baseline) scored: "+strings.Join(train.Layers, ", "))
 	asJSON := fs.Bool("json", false, "print a JSON array of result rows on stdout instead of a table")
 	seed := fs.Uint64("seed", 1, "seed of the label draws and of the random encoder")
 	buckets := fs.Int("tfidf-buckets", eval.DefaultTFIDFBuckets, "hashed columns of the tfidf baseline")
@@ -67,6 +71,24 @@ func runEval(ctx context.Context, e *env, args []string) error {
 			problems = append(problems, fmt.Sprintf("--baseline %q is not tfidf, random or none", b))
 		}
 	}
+	type vectorSet struct{ name, dir string }
+	var vsets []vectorSet
+	seen := map[string]bool{eval.FeaturesEncoder: true, eval.FeaturesTFIDF: true, eval.FeaturesRandom: true}
+	for _, v := range vectors {
+		name, dir, ok := strings.Cut(v, "=")
+		switch {
+		case !ok || name == "" || dir == "":
+			problems = append(problems, fmt.Sprintf("--vectors %q is not NAME=DIR", v))
+		case seen[name]:
+			problems = append(problems, fmt.Sprintf("--vectors %q: the name %q is taken", v, name))
+		default:
+			seen[name] = true
+			vsets = append(vsets, vectorSet{name, dir})
+		}
+	}
+	if !slices.Contains(train.Layers, *layer) {
+		problems = append(problems, fmt.Sprintf("--layer %q is not one of %s", *layer, strings.Join(train.Layers, ", ")))
+	}
 	if *buckets < 1 || *buckets > 1<<26 {
 		problems = append(problems, "--tfidf-buckets must be in [1, 2^26]")
 	}
@@ -100,6 +122,16 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		}
 		loaded = append(loaded, t)
 	}
+	vfeats := make([][]eval.Features, len(loaded))
+	for i, t := range loaded {
+		for _, v := range vsets {
+			f, err := eval.NewVectorFeatures(v.name, t, v.dir)
+			if err != nil {
+				return &UsageError{Err: fmt.Errorf("--vectors %s=%s: task %s: %w", v.name, v.dir, t.Name, err)}
+			}
+			vfeats[i] = append(vfeats[i], f)
+		}
+	}
 	path := *ckptPath
 	if path == "" {
 		path = *lakeDir
@@ -112,20 +144,37 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &UsageError{Err: fmt.Errorf("checkpoint %s: %w", path, err)}
 	}
-	fmt.Fprintf(e.stderr, "eval: checkpoint step %d, dim %d, %d task(s)\n", ck.Meta.Step, enc.Dim(), len(loaded))
-	feats := []eval.Features{eval.NewEncoderFeatures(eval.FeaturesEncoder, enc, *workers)}
+	dim, _ := enc.LayerDim(*layer)
+	fmt.Fprintf(e.stderr, "eval: checkpoint step %d, layer %s, dim %d, %d task(s)\n", ck.Meta.Step, *layer, dim, len(loaded))
+	var feats []eval.Features
 	var random eval.Features
-	if withRandom {
-		r, err := eval.NewRandomFeatures(enc.Config(), *seed, *workers)
+	if *layer == train.LayerOutput {
+		feats = append(feats, eval.NewEncoderFeatures(eval.FeaturesEncoder, enc, *workers))
+		if withRandom {
+			r, err := eval.NewRandomFeatures(enc.Config(), *seed, *workers)
+			if err != nil {
+				return err
+			}
+			random = r
+		}
+	} else {
+		f, err := eval.NewLayerFeatures(eval.FeaturesEncoder, enc, *layer, *workers)
 		if err != nil {
 			return err
 		}
-		random = r
+		feats = append(feats, f)
+		if withRandom {
+			r, err := eval.NewRandomLayerFeatures(enc.Config(), *seed, *layer, *workers)
+			if err != nil {
+				return err
+			}
+			random = r
+		}
 	}
 
 	pr := newEvalProgress(e.stderr, *progress)
 	var rows []eval.Result
-	for _, t := range loaded {
+	for i, t := range loaded {
 		fs := append([]eval.Features(nil), feats...)
 		if withTFIDF {
 			fs = append(fs, eval.NewTFIDF(t.Train.Texts, *buckets))
@@ -133,6 +182,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		if random != nil {
 			fs = append(fs, random)
 		}
+		fs = append(fs, vfeats[i]...)
 		res, err := eval.Evaluate(ctx, t, fs, cfg, pr.update)
 		if err != nil {
 			return fmt.Errorf("task %s: %w", t.Name, err)

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/thresher-ml/thresher/eval"
 	"github.com/thresher-ml/thresher/internal/curatetest"
 	"github.com/thresher-ml/thresher/internal/realtest"
 )
@@ -132,6 +135,65 @@ func TestTrainThenEval(t *testing.T) {
 	if strings.Contains(stderr, "texts/s") || strings.Contains(stderr, "fits/s") {
 		t.Errorf("--progress 0 still wrote progress lines: %q", stderr)
 	}
+
+	// External vectors are scored under their name on the same draws, and
+	// --layer scores another representation of the encoder.
+	vdir := hashedVectors(t, task, 32)
+	code, out, stderr = run(t, "eval", "--lake", lakeDir, "--task", task, "--labels-per-class", "16", "--draws", "2",
+		"--baseline", "random", "--vectors", "hashed="+vdir, "--layer", "bag+hidden", "--json", "--progress", "0")
+	if code != ExitOK {
+		t.Fatalf("eval --vectors --layer: exit %d: %s", code, stderr)
+	}
+	rows = nil
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("stdout: %v\n%s", err, out)
+	}
+	got := map[string]evalRow{}
+	for _, r := range rows {
+		got[r.Features+"/"+r.Classifier] = r
+	}
+	if len(rows) != 6 || got["hashed/linear"].Draws != 2 || got["encoder/linear"].Draws != 2 || got["random/knn"].Draws != 2 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if h := got["hashed/linear"]; !(h.AccuracyMean > 0 && h.AccuracyMean <= 1) {
+		t.Errorf("hashed vectors row %+v", h)
+	}
+	if e := got["encoder/linear"]; e.AccuracyMean == seen["encoder/linear"].AccuracyMean && e.MacroF1Mean == seen["encoder/linear"].MacroF1Mean {
+		t.Errorf("--layer bag+hidden scored exactly as the output layer: %+v", e)
+	}
+	if !strings.Contains(stderr, "layer bag+hidden, dim ") {
+		t.Errorf("stderr does not name the layer: %s", stderr)
+	}
+}
+
+// hashedVectors writes external vectors for a task folder: each text's
+// words hashed into dim columns (counts), one line per text as fasttext
+// print-sentence-vectors writes them, under DIR/TASK/SPLIT.vec.
+func hashedVectors(t *testing.T, taskDir string, dim int) string {
+	t.Helper()
+	task, err := eval.LoadTask(taskDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, task.Name), 0o755)
+	for _, s := range []string{"train", "dev", "test"} {
+		var b strings.Builder
+		for _, text := range task.Split(s).Texts {
+			v := make([]int, dim)
+			for _, w := range strings.Fields(strings.ToLower(text)) {
+				v[xxhash.Sum64String(w)%uint64(dim)]++
+			}
+			for _, x := range v {
+				fmt.Fprintf(&b, "%d ", x)
+			}
+			b.WriteByte('\n')
+		}
+		if err := os.WriteFile(filepath.Join(dir, task.Name, s+".vec"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func TestEvalBadUsage(t *testing.T) {
@@ -150,6 +212,12 @@ func TestEvalBadUsage(t *testing.T) {
 	for _, s := range []string{"train", "dev", "test"} {
 		os.WriteFile(filepath.Join(badTask, s+".jsonl"), []byte(`{"text": "a b", "label": "x"}`+"\n{oops\n"), 0o644)
 	}
+	vecs := filepath.Join(dir, "vecs")
+	os.Mkdir(vecs, 0o755)
+	for _, s := range []string{"train", "test"} {
+		os.WriteFile(filepath.Join(vecs, s+".vec"), []byte("1 2\n"), 0o644)
+	}
+	os.WriteFile(filepath.Join(vecs, "dev.vec"), []byte("1 2\n3 4\n"), 0o644)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -166,6 +234,12 @@ func TestEvalBadUsage(t *testing.T) {
 		{[]string{"eval", "--checkpoint", torn, "--task", task}, "corrupt checkpoint"},
 		{[]string{"eval", "--lake", dir, "--task", task}, "not a lake with checkpoints"},
 		{[]string{"eval", "--frobnicate"}, "frobnicate"},
+		{[]string{"eval", "--lake", dir, "--task", task, "--vectors", "fasttext"}, `--vectors "fasttext" is not NAME=DIR`},
+		{[]string{"eval", "--lake", dir, "--task", task, "--vectors", "tfidf=" + dir}, `the name "tfidf" is taken`},
+		{[]string{"eval", "--lake", dir, "--task", task, "--vectors", "v=" + dir, "--vectors", "v=" + dir}, `the name "v" is taken`},
+		{[]string{"eval", "--lake", dir, "--task", task, "--vectors", "v=" + filepath.Join(dir, "nope")}, "--vectors v=" + filepath.Join(dir, "nope") + ": task task: eval: vectors: open"},
+		{[]string{"eval", "--lake", dir, "--task", task, "--vectors", "v=" + vecs}, "dev.vec: eval: bad vectors: 2 vectors for 1 texts"},
+		{[]string{"eval", "--lake", dir, "--task", task, "--layer", "deep"}, `--layer "deep" is not one of output, bag, hidden, bag+hidden`},
 	} {
 		code, out, stderr := run(t, tc.args...)
 		if code != ExitUsage || !strings.Contains(stderr, tc.want) || out != "" {
