@@ -107,7 +107,8 @@ func NewPeriodicTasks(tasks []*Task, cfg PeriodicConfig, log *slog.Logger) (*Per
 func (p *Periodic) Tasks() []*Task { return p.tasks }
 
 func (p *Periodic) probeConfig() Config {
-	return Config{LabelsPerClass: p.cfg.LabelsPerClass, Draws: p.cfg.Draws, Seed: p.cfg.Seed, Cs: p.cfg.Cs, Workers: p.cfg.Workers}
+	return Config{LabelsPerClass: p.cfg.LabelsPerClass, Draws: p.cfg.Draws, Seed: p.cfg.Seed, Cs: p.cfg.Cs, Workers: p.cfg.Workers,
+		Classifiers: []string{ClassifierLinear}}
 }
 
 // Evaluate scores enc on every task. It embeds each task's texts once and

@@ -91,6 +91,7 @@ type Config struct {
 	Seed           uint64           `yaml:"seed"`             // seed of the draws
 	Cs             []float64        `yaml:"cs"`               // grid of the linear probe's C, ascending (DefaultCs)
 	Ks             []int            `yaml:"ks"`               // grid of the kNN probe's k, ascending (DefaultKs)
+	Classifiers    []string         `yaml:"classifiers"`      // linear, knn (both)
 	Workers        int              `yaml:"workers"`          // goroutines for the fits (GOMAXPROCS)
 }
 
@@ -107,6 +108,9 @@ func (c *Config) SetDefaults() {
 	}
 	if len(c.Ks) == 0 {
 		c.Ks = slices.Clone(DefaultKs)
+	}
+	if len(c.Classifiers) == 0 {
+		c.Classifiers = []string{ClassifierLinear, ClassifierKNN}
 	}
 	if c.Workers == 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
@@ -133,6 +137,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 256 {
 		add("workers: %d is not in [1, 256]", c.Workers)
+	}
+	for i, cl := range c.Classifiers {
+		if cl != ClassifierLinear && cl != ClassifierKNN || slices.Contains(c.Classifiers[:i], cl) {
+			add("classifiers: %q is not %s or %s, once each", cl, ClassifierLinear, ClassifierKNN)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(errs, "; "))
@@ -258,6 +267,7 @@ func Evaluate(ctx context.Context, task *Task, feats []Features, cfg Config, pro
 			}
 		}
 	}
+	linear, knn := slices.Contains(cfg.Classifiers, ClassifierLinear), slices.Contains(cfg.Classifiers, ClassifierKNN)
 	scores := make([][2]score, len(jobs))
 	next := atomic.Int64{}
 	var done atomic.Int64
@@ -280,14 +290,17 @@ func Evaluate(ctx context.Context, task *Task, feats []Features, cfg Config, pro
 				}
 				m := fm[jb.fi]
 				x := m.train.Select(local)
-				lin, _ := SelectC(x, y, k, m.dev, task.Dev.Labels, cfg.Cs)
-				pred := lin.Predict(m.test)
-				scores[j][0] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), lin.C}
-
-				kmax := cfg.Ks[len(cfg.Ks)-1]
-				bestK, _ := SelectK(Neighbours(x, m.dev, kmax), y, k, task.Dev.Labels, cfg.Ks)
-				pred = KNNPredict(Neighbours(x, m.test, bestK), y, k, bestK)
-				scores[j][1] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), float64(bestK)}
+				if linear {
+					lin, _ := SelectC(x, y, k, m.dev, task.Dev.Labels, cfg.Cs)
+					pred := lin.Predict(m.test)
+					scores[j][0] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), lin.C}
+				}
+				if knn {
+					kmax := cfg.Ks[len(cfg.Ks)-1]
+					bestK, _ := SelectK(Neighbours(x, m.dev, kmax), y, k, task.Dev.Labels, cfg.Ks)
+					pred := KNNPredict(Neighbours(x, m.test, bestK), y, k, bestK)
+					scores[j][1] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), float64(bestK)}
+				}
 				report(Progress{Task: task.Name, Stage: StageFit, Done: int(done.Add(1)), Total: len(jobs)})
 			}
 		}()
@@ -300,6 +313,9 @@ func Evaluate(ctx context.Context, task *Task, feats []Features, cfg Config, pro
 	var out []Result
 	for fi, f := range feats {
 		for ci, cl := range []string{ClassifierLinear, ClassifierKNN} {
+			if !slices.Contains(cfg.Classifiers, cl) {
+				continue
+			}
 			for li, l := range cfg.LabelsPerClass {
 				var accs, f1s, chosen []float64
 				for j, jb := range jobs {

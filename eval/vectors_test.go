@@ -317,3 +317,55 @@ func TestLayerFeatures(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// TestEvaluateClassifiers: Config.Classifiers picks the probes; a linear
+// probe alone scores exactly as it does beside kNN.
+func TestEvaluateClassifiers(t *testing.T) {
+	dir, vdir := vectorTask(t, 4, 12)
+	task, err := LoadTask(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewVectorFeatures("fasttext", task, vdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(classifiers ...string) []Result {
+		cfg := Config{LabelsPerClass: []LabelsPerClass{4}, Draws: 2, Workers: 2, Classifiers: classifiers}
+		cfg.SetDefaults()
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Evaluate(context.Background(), task, []Features{f, NewTFIDF(task.Train.Texts, 0)}, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	both, linear := run(), run(ClassifierLinear)
+	if len(both) != 4 || len(linear) != 2 {
+		t.Fatalf("%d results with both probes, %d with the linear one; want 4 and 2", len(both), len(linear))
+	}
+	for _, r := range linear {
+		if r.Classifier != ClassifierLinear {
+			t.Fatalf("a %s result with the linear probe alone", r.Classifier)
+		}
+		var same bool
+		for _, b := range both {
+			same = same || (b.Features == r.Features && b.Classifier == r.Classifier && b.AccuracyMean == r.AccuracyMean && b.MacroF1Mean == r.MacroF1Mean)
+		}
+		if !same {
+			t.Errorf("%+v differs from the run with both probes: %+v", r, both)
+		}
+	}
+	if knn := run(ClassifierKNN); len(knn) != 2 || knn[0].Classifier != ClassifierKNN {
+		t.Errorf("kNN alone: %+v", knn)
+	}
+	for _, bad := range [][]string{{"svm"}, {ClassifierLinear, ClassifierLinear}} {
+		cfg := Config{Classifiers: bad}
+		cfg.SetDefaults()
+		if err := cfg.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "classifiers") {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
