@@ -253,5 +253,8 @@ func (t *Trainer) handleClassify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, "%v", err)
 		return
 	}
+	if t.metrics != nil {
+		t.metrics.classifyTexts.Add(float64(len(resp.Predictions)))
+	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -146,6 +147,13 @@ func TestClassifyHandler(t *testing.T) {
 	h20b := cl.head(t, "lex", 20, cl.encs[20], HeadMLP)
 	_, resp, _ = cl.classify(t, body("lex"))
 	samePredictions(t, resp.Predictions, offline(t, h20b, cl.encs[20], texts))
+	var m dto.Metric
+	if err := cl.tr.metrics.classifyTexts.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetCounter().GetValue(); got != float64(3*len(texts)) {
+		t.Errorf("thresher_train_classify_texts_total %v after three answers of %d texts", got, len(texts))
+	}
 
 	// A head whose checkpoint holds another encoder is refused.
 	bad := cl.head(t, "mismatch", 20, cl.encs[10], HeadLinear)

@@ -95,6 +95,7 @@ import (
 //	thresher_train_checkpoint_failures_total  checkpoints that failed
 //	thresher_train_step_seconds               histogram of learner step times
 //	thresher_train_embed_texts_total          texts embedded through /v1/embed
+//	thresher_train_classify_texts_total       texts classified through /v1/classify
 //	thresher_train_ready                      1 once resumed or started fresh
 //	thresher_train_eval_accuracy{task,labels_per_class,classifier}  test accuracy of the last evaluated checkpoint
 //	thresher_train_eval_macro_f1{task,labels_per_class,classifier}  its macro-F1
@@ -747,18 +748,18 @@ func finite(xs ...*float64) {
 // trainerMetrics are the trainer's Prometheus series, all named
 // thresher_train_*.
 type trainerMetrics struct {
-	steps, batches, examples, tokens, collapses, checkpointFailures, embedTexts prometheus.Counter
-	evalFailures, promotions, rejections                                        prometheus.Counter
-	evalStep, promotedStep                                                      prometheus.Gauge
-	evalAccuracy, evalMacroF1                                                   *prometheus.GaugeVec
-	evalSeconds                                                                 prometheus.Histogram
-	step, accuracy, lr, epoch, stage, competence, lakeWindow, poolRecords       prometheus.Gauge
-	std, alignment, uniformity, rankMe, queueStaleness, queueLen, collapsed     prometheus.Gauge
-	driftDomainTV, driftEntropyPSI, driftLengthPSI                              prometheus.Gauge
-	recentDomainTV, recentEntropyPSI, recentLengthPSI                           prometheus.Gauge
-	checkpointStep, checkpointBytes, ready                                      prometheus.Gauge
-	loss                                                                        *prometheus.GaugeVec
-	stepSeconds, checkpointSeconds                                              prometheus.Histogram
+	steps, batches, examples, tokens, collapses, checkpointFailures, embedTexts, classifyTexts prometheus.Counter
+	evalFailures, promotions, rejections                                                       prometheus.Counter
+	evalStep, promotedStep                                                                     prometheus.Gauge
+	evalAccuracy, evalMacroF1                                                                  *prometheus.GaugeVec
+	evalSeconds                                                                                prometheus.Histogram
+	step, accuracy, lr, epoch, stage, competence, lakeWindow, poolRecords                      prometheus.Gauge
+	std, alignment, uniformity, rankMe, queueStaleness, queueLen, collapsed                    prometheus.Gauge
+	driftDomainTV, driftEntropyPSI, driftLengthPSI                                             prometheus.Gauge
+	recentDomainTV, recentEntropyPSI, recentLengthPSI                                          prometheus.Gauge
+	checkpointStep, checkpointBytes, ready                                                     prometheus.Gauge
+	loss                                                                                       *prometheus.GaugeVec
+	stepSeconds, checkpointSeconds                                                             prometheus.Histogram
 }
 
 func newTrainerMetrics(reg prometheus.Registerer) (*trainerMetrics, error) {
@@ -786,6 +787,7 @@ func newTrainerMetrics(reg prometheus.Registerer) (*trainerMetrics, error) {
 		collapses:          counter("collapse_total", "Health checks that found the representation collapsed (std or effective rank under threshold)."),
 		checkpointFailures: counter("checkpoint_failures_total", "Checkpoints that failed to be written."),
 		embedTexts:         counter("embed_texts_total", "Texts embedded through /v1/embed."),
+		classifyTexts:      counter("classify_texts_total", "Texts classified through /v1/classify."),
 		evalFailures:       counter("eval_failures_total", "Periodic evaluations that failed or could not be recorded."),
 		promotions:         counter("promotions_total", "Checkpoints promoted by the gate."),
 		rejections:         counter("promotion_rejections_total", "Evaluated checkpoints the gate refused."),
