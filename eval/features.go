@@ -75,17 +75,22 @@ const encodeChunk = 512
 
 // Transform embeds texts in chunks shared by the workers.
 func (f *EncoderFeatures) Transform(ctx context.Context, texts []string, progress func(n int)) (*Matrix, error) {
-	d := f.enc.Dim()
+	return embedChunks(ctx, texts, f.enc.Dim(), f.workers, f.enc.Embed, progress)
+}
+
+// embedChunks embeds texts with embed (rows of width d) in chunks of
+// encodeChunk shared by workers goroutines.
+func embedChunks(ctx context.Context, texts []string, d, workers int, embed func([]string) [][]float32, progress func(n int)) (*Matrix, error) {
 	m := &Matrix{Rows: len(texts), Cols: d, Dense: make([]float32, len(texts)*d)}
 	chunks := make(chan int)
 	var wg sync.WaitGroup
-	for range min(f.workers, (len(texts)+encodeChunk-1)/encodeChunk) {
+	for range min(workers, (len(texts)+encodeChunk-1)/encodeChunk) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for lo := range chunks {
 				hi := min(lo+encodeChunk, len(texts))
-				for i, v := range f.enc.Embed(texts[lo:hi]) {
+				for i, v := range embed(texts[lo:hi]) {
 					copy(m.Dense[(lo+i)*d:(lo+i+1)*d], v)
 				}
 				if progress != nil {

@@ -2,7 +2,6 @@ package eval
 
 import (
 	"context"
-	"sync"
 
 	"github.com/thresher-ml/thresher/train"
 )
@@ -38,43 +37,11 @@ func (f *LayerFeatures) Name() string { return f.name }
 
 // Transform embeds texts in chunks shared by the workers.
 func (f *LayerFeatures) Transform(ctx context.Context, texts []string, progress func(n int)) (*Matrix, error) {
-	d := f.dim
-	m := &Matrix{Rows: len(texts), Cols: d, Dense: make([]float32, len(texts)*d)}
-	chunks := make(chan int)
-	var wg sync.WaitGroup
-	for range min(f.workers, (len(texts)+encodeChunk-1)/encodeChunk) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for lo := range chunks {
-				hi := min(lo+encodeChunk, len(texts))
-				// The layer was checked by NewLayerFeatures.
-				rows, _ := f.enc.EmbedLayer(texts[lo:hi], f.layer)
-				for i, v := range rows {
-					copy(m.Dense[(lo+i)*d:(lo+i+1)*d], v)
-				}
-				if progress != nil {
-					progress(hi - lo)
-				}
-			}
-		}()
+	embed := func(texts []string) [][]float32 {
+		rows, _ := f.enc.EmbedLayer(texts, f.layer) // the layer was checked by NewLayerFeatures
+		return rows
 	}
-	var err error
-feed:
-	for lo := 0; lo < len(texts); lo += encodeChunk {
-		select {
-		case chunks <- lo:
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(chunks)
-	wg.Wait()
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
+	return embedChunks(ctx, texts, f.dim, f.workers, embed, progress)
 }
 
 // NewRandomLayerFeatures is NewRandomFeatures scoring layer of the freshly

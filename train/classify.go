@@ -3,14 +3,10 @@ package train
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/thresher-ml/thresher/internal/lake"
 )
@@ -182,35 +178,12 @@ func (t *Trainer) handleClassify(w http.ResponseWriter, r *http.Request) {
 	if !onlyMethod(w, r, http.MethodPost) {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
-			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q is not application/json", truncate(ct, 64))
-			return
-		}
+	if !jsonContent(w, r) {
+		return
 	}
-	lim := &t.cfg
 	const want = `want {"task": "NAME", "texts": ["...", ...]}`
-	body := http.MaxBytesReader(w, r.Body, lim.MaxEmbedBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
 	var req ClassifyRequest
-	err := dec.Decode(&req)
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = terr
-			if err == nil {
-				err = errors.New("data after the request object")
-			}
-		}
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", lim.MaxEmbedBytes)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad JSON: %v; %s", err, want)
+	if !t.decodeRequest(w, r, &req, want) {
 		return
 	}
 	switch {
@@ -220,25 +193,9 @@ func (t *Trainer) handleClassify(w http.ResponseWriter, r *http.Request) {
 	case !ValidTaskName(req.Task):
 		writeError(w, http.StatusBadRequest, "\"task\" %q is not a task name (1 to %d of A-Z a-z 0-9 _ . -, not starting with a dot)", truncate(req.Task, 64), maxTaskName)
 		return
-	case req.Texts == nil:
-		writeError(w, http.StatusBadRequest, "missing \"texts\": %s", want)
-		return
-	case len(req.Texts) == 0:
-		writeError(w, http.StatusBadRequest, "\"texts\" is empty: give 1 to %d texts", lim.MaxEmbedTexts)
-		return
-	case len(req.Texts) > lim.MaxEmbedTexts:
-		writeError(w, http.StatusRequestEntityTooLarge, "%d texts, more than the %d allowed per request", len(req.Texts), lim.MaxEmbedTexts)
-		return
 	}
-	for i, s := range req.Texts {
-		if len(s) > lim.MaxTextBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, "texts[%d] is %d bytes, more than %d", i, len(s), lim.MaxTextBytes)
-			return
-		}
-		if !utf8.ValidString(s) {
-			writeError(w, http.StatusBadRequest, "texts[%d] is not valid UTF-8", i)
-			return
-		}
+	if !t.checkTexts(w, req.Texts, want) {
+		return
 	}
 	resp, err := t.Classify(r.Context(), req.Task, req.Texts)
 	if err != nil {

@@ -137,12 +137,8 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 	if !onlyMethod(w, r, http.MethodPost) {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
-			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q is not application/json", truncate(ct, 64))
-			return
-		}
+	if !jsonContent(w, r) {
+		return
 	}
 	want := r.URL.Query().Get("weights")
 	if want == "" {
@@ -156,49 +152,10 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "not ready: the trainer is resuming from its checkpoint")
 		return
 	}
-	lim := &t.cfg
-	body := http.MaxBytesReader(w, r.Body, lim.MaxEmbedBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
 	var req EmbedRequest
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", lim.MaxEmbedBytes)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad JSON: %v; want {\"texts\": [\"...\", ...]}", err)
+	const usage = `want {"texts": ["...", ...]}`
+	if !t.decodeRequest(w, r, &req, usage) || !t.checkTexts(w, req.Texts, usage) {
 		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", lim.MaxEmbedBytes)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad JSON: data after the request object")
-		return
-	}
-	switch {
-	case req.Texts == nil:
-		writeError(w, http.StatusBadRequest, "missing \"texts\": want {\"texts\": [\"...\", ...]}")
-		return
-	case len(req.Texts) == 0:
-		writeError(w, http.StatusBadRequest, "\"texts\" is empty: give 1 to %d texts", lim.MaxEmbedTexts)
-		return
-	case len(req.Texts) > lim.MaxEmbedTexts:
-		writeError(w, http.StatusRequestEntityTooLarge, "%d texts, more than the %d allowed per request", len(req.Texts), lim.MaxEmbedTexts)
-		return
-	}
-	for i, s := range req.Texts {
-		if len(s) > lim.MaxTextBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, "texts[%d] is %d bytes, more than %d", i, len(s), lim.MaxTextBytes)
-			return
-		}
-		if !utf8.ValidString(s) {
-			writeError(w, http.StatusBadRequest, "texts[%d] is not valid UTF-8", i)
-			return
-		}
 	}
 	enc, step := t.currentEncoder()
 	served := WeightsCurrent
@@ -221,4 +178,73 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 	}
 	t.metrics.embedTexts.Add(float64(len(vecs)))
 	writeJSON(w, http.StatusOK, EmbedResponse{Embeddings: vecs, Dim: dim, Step: step, Weights: served})
+}
+
+// decodeRequest reads r's body, at most MaxEmbedBytes, as one JSON object
+// into dst (unknown fields refused); on failure it answers 413 or 400 and
+// returns false. want ends the 400 message.
+func (t *Trainer) decodeRequest(w http.ResponseWriter, r *http.Request, dst any, want string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, t.cfg.MaxEmbedBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = terr
+			if err == nil {
+				err = errors.New("data after the request object")
+			}
+		}
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", t.cfg.MaxEmbedBytes)
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "bad JSON: %v; %s", err, want)
+		return false
+	}
+	return true
+}
+
+// checkTexts answers 400 or 413 and returns false when texts are missing,
+// empty, too many, too long or not UTF-8. want ends the message of a
+// missing "texts".
+func (t *Trainer) checkTexts(w http.ResponseWriter, texts []string, want string) bool {
+	lim := &t.cfg
+	switch {
+	case texts == nil:
+		writeError(w, http.StatusBadRequest, "missing \"texts\": %s", want)
+		return false
+	case len(texts) == 0:
+		writeError(w, http.StatusBadRequest, "\"texts\" is empty: give 1 to %d texts", lim.MaxEmbedTexts)
+		return false
+	case len(texts) > lim.MaxEmbedTexts:
+		writeError(w, http.StatusRequestEntityTooLarge, "%d texts, more than the %d allowed per request", len(texts), lim.MaxEmbedTexts)
+		return false
+	}
+	for i, s := range texts {
+		if len(s) > lim.MaxTextBytes {
+			writeError(w, http.StatusRequestEntityTooLarge, "texts[%d] is %d bytes, more than %d", i, len(s), lim.MaxTextBytes)
+			return false
+		}
+		if !utf8.ValidString(s) {
+			writeError(w, http.StatusBadRequest, "texts[%d] is not valid UTF-8", i)
+			return false
+		}
+	}
+	return true
+}
+
+// jsonContent answers 415 and returns false unless r's Content-Type, when
+// set, is one a JSON body comes with (curl's default form type included).
+func jsonContent(w http.ResponseWriter, r *http.Request) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q is not application/json", truncate(ct, 64))
+			return false
+		}
+	}
+	return true
 }
