@@ -2,18 +2,14 @@
 
 package train
 
-/*
-#cgo LDFLAGS: -lopenblas
-#include <cblas.h>
-*/
-import "C"
-
-import "unsafe"
+import "github.com/thresher-ml/thresher/internal/openblas"
 
 // BLAS names the sgemm behind the learner's matrix products in this build:
-// OpenBLAS's cblas_sgemm through cgo (`-tags openblas`; the default build
-// uses gonum's pure-Go sgemm).
-const BLAS = "openblas"
+// OpenBLAS's cblas_sgemm through cgo (`-tags openblas`, package
+// internal/openblas; the default build uses the package's AVX2 kernel,
+// "avx2", or gonum's pure-Go sgemm, "gonum"). It is a variable only because
+// the default build's depends on the CPU.
+var BLAS = "openblas"
 
 // gemmTileM and gemmTileN are the fixed output tiles that matmul hands to
 // sgemm, one call each; OpenBLAS runs single-threaded (the learner's
@@ -21,39 +17,9 @@ const BLAS = "openblas"
 // way whatever their number.
 const gemmTileM, gemmTileN = 64, 2048
 
-func init() {
-	// The workers are the concurrency: OpenBLAS's own threads would compete
-	// with them for the same cores and make results depend on its split.
-	C.openblas_set_num_threads(1)
-}
-
 // sgemm sets c (m x n, row stride ldc) to op(a) op(b), where op(a) is m x k
 // (a stored k x m when ta) and op(b) is k x n (b stored n x k when tb). It
 // runs on the calling goroutine.
 func sgemm(ta, tb bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	tA, tB := C.CBLAS_TRANSPOSE(C.CblasNoTrans), C.CBLAS_TRANSPOSE(C.CblasNoTrans)
-	if ta {
-		tA = C.CblasTrans
-	}
-	if tb {
-		tB = C.CblasTrans
-	}
-	// The bounds gonum checks, so that a bad call panics in Go rather than
-	// reading out of range in C. matmul never passes an empty product.
-	ar, ac := m, k
-	if ta {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if tb {
-		br, bc = n, k
-	}
-	_ = a[(ar-1)*lda+ac-1]
-	_ = b[(br-1)*ldb+bc-1]
-	_ = c[(m-1)*ldc+n-1]
-	C.cblas_sgemm(C.CblasRowMajor, uint32(tA), uint32(tB),
-		C.blasint(m), C.blasint(n), C.blasint(k), 1,
-		(*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
-		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb), 0,
-		(*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+	openblas.Sgemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
 }
