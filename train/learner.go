@@ -241,8 +241,22 @@ func (l *Learner) decay(age int64) float32 {
 	return float32(math.Pow(l.cfg.Momentum, float64(age)))
 }
 
-// pool writes the mean of the table rows ids into dst.
+// pool writes the mean of the table rows ids into dst (len d). With AVX2
+// one call sums all rows of a text, in id order as poolGo does, so their
+// cache misses overlap.
 func pool(dst, table []float32, ids []uint32, d int) {
+	if rowKernels() && d >= 8 && d%8 == 0 && len(dst) == d && len(ids) > 0 {
+		clear(dst)
+		if poolAVX2(dst, table, ids, len(table)/d, 1/float32(len(ids))) == len(ids) {
+			return
+		}
+		// An id beyond the table: poolGo indexes it (and panics).
+	}
+	poolGo(dst, table, ids, d)
+}
+
+// poolGo is the reference of pool.
+func poolGo(dst, table []float32, ids []uint32, d int) {
 	clear(dst)
 	if len(ids) == 0 {
 		return
@@ -263,28 +277,61 @@ func pool(dst, table []float32, ids []uint32, d int) {
 // step on the fly (without writing it) as on + m^age (key - on).
 func (l *Learner) poolKey(dst []float32, ids []uint32) {
 	d := l.cfg.EmbedDim
+	if !rowKernels() || d < 8 || d%8 != 0 || len(dst) != d || len(ids) == 0 {
+		l.poolKeyGo(dst, ids)
+		return
+	}
+	clear(dst)
+	n := min(len(l.keySync), len(l.emb)/d, len(l.keyEmb)/d)
+	inv := 1 / float32(len(ids))
+	for i := 0; ; {
+		// The kernel sums rows until one it does not take (beyond the
+		// tables, or older than powM reaches), and scales dst when it
+		// reaches the end.
+		i += poolKeyAVX2(dst, l.emb, l.keyEmb, l.keySync, l.powM, ids[i:], n, l.step, inv)
+		if i == len(ids) {
+			return
+		}
+		l.poolKeyRow(dst, ids[i])
+		if i++; i == len(ids) {
+			for j := range dst {
+				dst[j] *= inv
+			}
+			return
+		}
+	}
+}
+
+// poolKeyGo is the reference of poolKey.
+func (l *Learner) poolKeyGo(dst []float32, ids []uint32) {
 	clear(dst)
 	if len(ids) == 0 {
 		return
 	}
 	for _, r := range ids {
-		on := l.emb[int(r)*d : int(r+1)*d]
-		age := l.step - l.keySync[r]
-		if age == 0 {
-			for j, v := range l.keyEmb[int(r)*d : int(r+1)*d] {
-				dst[j] += v
-			}
-			continue
-		}
-		f := l.decay(age)
-		key := l.keyEmb[int(r)*d : int(r+1)*d]
-		for j, v := range on {
-			dst[j] += v + f*(key[j]-v)
-		}
+		l.poolKeyRow(dst, r)
 	}
 	inv := 1 / float32(len(ids))
 	for j := range dst {
 		dst[j] *= inv
+	}
+}
+
+// poolKeyRow adds momentum row r, brought to the current step, to dst.
+func (l *Learner) poolKeyRow(dst []float32, r uint32) {
+	d := l.cfg.EmbedDim
+	on := l.emb[int(r)*d : int(r+1)*d]
+	age := l.step - l.keySync[r]
+	if age == 0 {
+		for j, v := range l.keyEmb[int(r)*d : int(r+1)*d] {
+			dst[j] += v
+		}
+		return
+	}
+	f := l.decay(age)
+	key := l.keyEmb[int(r)*d : int(r+1)*d]
+	for j, v := range on {
+		dst[j] += v + float32(f*(key[j]-v))
 	}
 }
 
@@ -547,19 +594,12 @@ func (l *Learner) compute(batch, negatives []Example) StepStats {
 	dx := l.online.backward(sc.xq, &sc.cq, sc.dz, dyExtra, &l.grads, &sc.back)
 	l.shards(func(k int) {
 		sh := &l.embGrad.shards[k]
-		W := uint32(c.Workers)
 		for q := 0; q < nq; q++ {
 			ids := sc.ids[q]
 			if len(ids) == 0 {
 				continue
 			}
-			coef := 1 / float32(len(ids))
-			g := dx[q*d : (q+1)*d]
-			for _, r := range ids {
-				if r%W == uint32(k) {
-					l.embGrad.add(sh, r, coef, g)
-				}
-			}
+			l.embGrad.addIDs(sh, k, c.Workers, ids, 1/float32(len(ids)), dx[q*d:(q+1)*d])
 		}
 	})
 
@@ -576,39 +616,18 @@ func (l *Learner) update() {
 	ema(l.key.params(), l.online.params(), c.Momentum)
 	elr := float32(c.EmbedLR * f)
 	eps := float32(c.Epsilon)
-	d, od := c.EmbedDim, c.OutDim
-	prev := l.step - 1
+	od := c.OutDim
 	m := float32(c.Momentum)
+	// Each shard's rows in one call: their online rows take the step, and
+	// their momentum rows are brought up to date and take this step's EMA
+	// (see updateEmbRows).
 	l.shards(func(k int) {
 		sh := &l.embGrad.shards[k]
-		for n, r := range sh.rows {
-			lo, hi := int(r)*d, int(r+1)*d
-			var acc []float32
-			if l.embAcc != nil {
-				acc = l.embAcc[lo:hi]
-			}
-			// Bring the momentum row to step-1 before its online row moves
-			// (factor fm), update the online row, then apply this step's EMA
-			// eagerly, so rows of the next batch read their momentum row as
-			// it is.
-			fm := float32(1)
-			if age := prev - l.keySync[r]; age > 0 {
-				fm = l.decay(age)
-			}
-			emaRowUpdate(l.emb[lo:hi], l.keyEmb[lo:hi], sh.grad[n*d:(n+1)*d], acc, elr, eps, fm, m)
-			l.keySync[r] = l.step
-		}
+		l.updateEmbRows(sh.rows, sh.grad, elr, eps, m)
 		l.embGrad.reset(k)
 		if l.out != nil && k < len(l.outGrad.shards) {
 			sh := &l.outGrad.shards[k]
-			for n, r := range sh.rows {
-				lo, hi := int(r)*od, int(r+1)*od
-				var acc []float32
-				if l.outAcc != nil {
-					acc = l.outAcc[lo:hi]
-				}
-				rowUpdate(l.out[lo:hi], sh.grad[n*od:(n+1)*od], acc, elr, eps)
-			}
+			rowsUpdate(l.out, l.outAcc, sh.rows, sh.grad, od, elr, eps)
 			l.outGrad.reset(k)
 		}
 	})

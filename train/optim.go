@@ -1,6 +1,9 @@
 package train
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // lrFactor is the schedule's multiplier of the peak learning rates at
 // optimiser update t (1-based): linear warm-up over WarmupSteps, then a
@@ -105,7 +108,57 @@ func (s *sparseGrad) add(sh *gradShard, r uint32, coef float32, vec []float32) {
 	}
 	g := sh.grad[int(k-1)*s.dim : int(k)*s.dim]
 	for j, v := range vec[:s.dim] {
-		g[j] += coef * v
+		g[j] += float32(coef * v)
+	}
+}
+
+// rowsPureGo turns the assembly kernels of the embedding-row work (pool,
+// poolKey, addIDs, updateEmbRows, rowsUpdate) off alone, for tests that
+// compare whole learners: turning haveAVX2 off also swaps the dense
+// products' sgemm, whose AVX2 kernel rounds differently from gonum's.
+var rowsPureGo = false
+
+// rowKernels reports whether the row kernels run.
+func rowKernels() bool { return haveAVX2 && !rowsPureGo }
+
+// addIDs is add(sh, r, coef, vec) for every row r of ids, in order, that
+// belongs to shard k of w (r % w == k): the embedding rows of one pooled
+// text, whose gradient is coef (1/len) times the text's input gradient.
+// The caller owns shard k. With AVX2 one call walks all ids, so the row
+// lookups and misses of many rows overlap.
+func (s *sparseGrad) addIDs(sh *gradShard, k, w int, ids []uint32, coef float32, vec []float32) {
+	d := s.dim
+	if !rowKernels() || d < 8 || d%8 != 0 || len(vec) < d {
+		s.addIDsGo(sh, k, w, ids, coef, vec)
+		return
+	}
+	// Room for every id to be a new row, so the kernel never allocates.
+	sh.rows = slices.Grow(sh.rows, len(ids))
+	sh.grad = slices.Grow(sh.grad, len(ids)*d)
+	mod := ^uint64(0)/uint64(w) + 1 // r % w = ((mod * r) * w) >> 64 for 32-bit r
+	for i := 0; i < len(ids); {
+		done, n := gradAddAVX2(s.slot, sh.rows[:cap(sh.rows)], sh.grad[:cap(sh.grad)], len(sh.rows),
+			ids[i:], vec[:d], mod, uint64(w), uint64(k), coef)
+		sh.rows, sh.grad = sh.rows[:n], sh.grad[:n*d]
+		i += done
+		if i < len(ids) {
+			// A row the kernel does not take (beyond the slot table): add
+			// indexes it as the Go loop does.
+			if r := ids[i]; r%uint32(w) == uint32(k) {
+				s.add(sh, r, coef, vec)
+			}
+			i++
+		}
+	}
+}
+
+// addIDsGo is the reference of addIDs.
+func (s *sparseGrad) addIDsGo(sh *gradShard, k, w int, ids []uint32, coef float32, vec []float32) {
+	W := uint32(w)
+	for _, r := range ids {
+		if r%W == uint32(k) {
+			s.add(sh, r, coef, vec)
+		}
 	}
 }
 
@@ -180,16 +233,21 @@ func sortRows(n int, key func(int) uint32, swap func(i, j int)) {
 
 // rowUpdate applies the sparse optimiser to one table row w from gradient
 // g (cleared afterwards); acc is the row's Adagrad accumulator (nil for SGD).
+//
+// In these row functions (and add, poolKeyRow) the float32 conversion of a
+// product rounds it before the sum, as their assembly kernels do: without
+// it the compiler may fuse the two into one multiply-add (GOAMD64=v3 and
+// up), and results would depend on the build.
 func rowUpdate(w, g, acc []float32, lr, eps float32) {
 	if acc == nil {
 		for j, gj := range g {
-			w[j] -= lr * gj
+			w[j] -= float32(lr * gj)
 			g[j] = 0
 		}
 		return
 	}
 	for j, gj := range g {
-		a := acc[j] + gj*gj
+		a := acc[j] + float32(gj*gj)
 		acc[j] = a
 		w[j] -= lr * gj / (float32(math.Sqrt(float64(a))) + eps)
 		g[j] = 0
@@ -204,23 +262,97 @@ func emaRowUpdate(on, key, g, acc []float32, lr, eps, sync, m float32) {
 	key, g = key[:len(on)], g[:len(on)]
 	if acc == nil {
 		for j, v := range on {
-			k := v + sync*(key[j]-v)
-			v -= lr * g[j]
+			k := v + float32(sync*(key[j]-v))
+			v -= float32(lr * g[j])
 			on[j] = v
-			key[j] = v + m*(k-v)
+			key[j] = v + float32(m*(k-v))
 			g[j] = 0
 		}
 		return
 	}
 	acc = acc[:len(on)]
 	for j, v := range on {
-		k := v + sync*(key[j]-v)
+		k := v + float32(sync*(key[j]-v))
 		gj := g[j]
-		a := acc[j] + gj*gj
+		a := acc[j] + float32(gj*gj)
 		acc[j] = a
 		v -= lr * gj / (float32(math.Sqrt(float64(a))) + eps)
 		on[j] = v
-		key[j] = v + m*(k-v)
+		key[j] = v + float32(m*(k-v))
 		g[j] = 0
 	}
+}
+
+// rowsUpdate is rowUpdate of the rows of table (width d) listed in rows,
+// row n from the gradient row grad[n*d:(n+1)*d]; acc is the table's
+// accumulator (nil for SGD). The gradient rows are cleared.
+func rowsUpdate(table, acc []float32, rows []uint32, grad []float32, d int, lr, eps float32) {
+	i := 0
+	if rowKernels() && d >= 8 && d%8 == 0 && len(grad) >= len(rows)*d {
+		n := len(table) / d
+		if acc != nil {
+			n = min(n, len(acc)/d)
+		}
+		// It stops early only at a row beyond the table, which the Go loop
+		// then indexes (and panics at).
+		i = adagradRowsAVX2(table, acc, rows, grad, d, n, lr, eps)
+	}
+	for n := i; n < len(rows); n++ {
+		lo, hi := int(rows[n])*d, int(rows[n]+1)*d
+		var a []float32
+		if acc != nil {
+			a = acc[lo:hi]
+		}
+		rowUpdate(table[lo:hi], grad[n*d:(n+1)*d], a, lr, eps)
+	}
+}
+
+// updateEmbRows applies the sparse optimiser step l.step to the embedding
+// rows of one gradient shard (rows, and grad with one gradient row each,
+// cleared afterwards) with learning rate lr, fusing the lazy EMA of their
+// momentum rows (see update), and marks the rows as up to date.
+func (l *Learner) updateEmbRows(rows []uint32, grad []float32, lr, eps, m float32) {
+	d := l.cfg.EmbedDim
+	i := 0
+	if rowKernels() && d >= 8 && d%8 == 0 && len(grad) >= len(rows)*d {
+		n := min(len(l.keySync), len(l.emb)/d, len(l.keyEmb)/d)
+		if l.embAcc != nil {
+			n = min(n, len(l.embAcc)/d)
+		}
+		for i < len(rows) {
+			i += emaRowsAVX2(l.emb, l.keyEmb, l.embAcc, l.keySync, l.powM, rows[i:], grad[i*d:], d, n,
+				l.step-1, l.step, lr, eps, m)
+			if i == len(rows) {
+				return
+			}
+			// A row the kernel does not take (beyond the tables, or whose
+			// momentum row is older than powM reaches): the Go step.
+			l.updateEmbRow(rows[i], grad[i*d:(i+1)*d], lr, eps, m)
+			i++
+		}
+		return
+	}
+	for n, r := range rows {
+		l.updateEmbRow(r, grad[n*d:(n+1)*d], lr, eps, m)
+	}
+}
+
+// updateEmbRow is the reference of updateEmbRows for one row r with
+// gradient g.
+func (l *Learner) updateEmbRow(r uint32, g []float32, lr, eps, m float32) {
+	d := l.cfg.EmbedDim
+	lo, hi := int(r)*d, int(r+1)*d
+	var acc []float32
+	if l.embAcc != nil {
+		acc = l.embAcc[lo:hi]
+	}
+	// Bring the momentum row to step-1 before its online row moves (factor
+	// fm), update the online row, then apply this step's EMA eagerly, so
+	// rows of the next batch read their momentum row as it is.
+	fm := float32(1)
+	if age := l.step - 1 - l.keySync[r]; age > 0 {
+		fm = l.decay(age)
+	}
+	emaRowUpdate(l.emb[lo:hi], l.keyEmb[lo:hi], g, acc, lr, eps, fm, m)
+	l.keySync[r] = l.step
 }
