@@ -6,27 +6,43 @@
 # On a curated lake of the whole real stream (built here through broker,
 # produce, ingest and curate when none is given), it writes the curated
 # texts, one record a line, trains `fasttext skipgram -thread 2 -epoch 1` on
-# them, then runs `thresher train` for DURATION on a fresh copy of the lake
-# with momentum queues of QUEUES keys (-1: in-batch negatives only), in the
-# default build (gonum sgemm) and, when libopenblas is installed, in the
-# `-tags openblas` build. A token is a whitespace word of a record's source
-# text, counted once per example (what tokens_seen counts); fastText's
-# figure is its words/sec/thread times its 2 threads. Peak RSS is
-# /usr/bin/time's maximum resident set size. On a shared machine the wall
-# rates move with the load, so the table also gives tokens (words) per
-# CPU-second of the whole process (user + system time; start-up, fastText's
-# vocabulary pass and thresher's final checkpoint included), that ratio to
-# fastText's, and the share of the cores each process got (cpu, of 200%).
+# them, then runs `thresher train` on a fresh copy of the lake with momentum
+# queues of QUEUES keys (-1: in-batch negatives only) in each of BUILDS:
+# default (`go build`: the AVX2 kernels, sgemm included, where the CPU has
+# AVX2 and FMA), openblas (`-tags openblas`, when libopenblas-dev is
+# installed: OpenBLAS's sgemm, the AVX2 kernels for the rest) and purego
+# (`-tags purego`: gonum's pure-Go sgemm and Go loops).
 #
-# Environment: DURATION (30s), QUEUES ("-1 1024 4096 16384"), BUILDS
-# ("gonum openblas"), STREAM (../shared/data/corpus/stream.jsonl.gz),
+# A token is a whitespace word of a record's source text, counted once per
+# example (what tokens_seen counts); fastText's figure is its
+# words/sec/thread times its 2 threads. Like fastText's one epoch, each
+# thresher run trains PASSES passes: as many examples as there are curated
+# records (ceil(records / 256) steps of 256), or DURATION if that comes
+# first. A whole pass matters: the curriculum starts with the easy, short
+# records (about 21 words against the stream's 38), and the cost of an
+# example hardly depends on its length, so a run cut short in the first
+# stages counts fewer tokens a second than a pass does. The rates count
+# from the first batch (thresher, once its sampler has loaded the lake) and
+# from the end of the vocabulary pass (fastText).
+#
+# Peak RSS is /usr/bin/time's maximum resident set size. On a shared
+# machine the wall rates move with the load, so the table also gives tokens
+# (words) per CPU-second of the whole process (user + system time; start-up,
+# fastText's vocabulary pass and thresher's final checkpoint included), that
+# ratio to fastText's, and the share of the cores each process got (cpu, of
+# 200%).
+#
+# Environment: PASSES (1), DURATION (10m, a cap), QUEUES ("-1 1024 4096
+# 16384"), BUILDS ("default openblas purego"), STREAM
+# (../shared/data/corpus/stream.jsonl.gz),
 # KEEP=1 keeps the work folder.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-duration=${DURATION:-30s}
+duration=${DURATION:-10m}
+passes=${PASSES:-1}
 queues=${QUEUES:-"-1 1024 4096 16384"}
-builds=${BUILDS:-"gonum openblas"}
+builds=${BUILDS:-"default openblas purego"}
 stream=${STREAM:-$root/../shared/data/corpus/stream.jsonl.gz}
 work=$(mktemp -d "${TMPDIR:-/tmp}/thresher-bench-train.XXXXXX")
 pids=()
@@ -44,9 +60,13 @@ cd "$root"
 bins=()
 for b in $builds; do
 	case $b in
-	gonum)
-		go build -o "$work/thresher-gonum" ./cmd/thresher
-		bins+=(gonum)
+	default)
+		go build -o "$work/thresher-default" ./cmd/thresher
+		bins+=(default)
+		;;
+	purego)
+		go build -tags purego -o "$work/thresher-purego" ./cmd/thresher
+		bins+=(purego)
 		;;
 	openblas)
 		if [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] &&
@@ -145,6 +165,7 @@ cpusec() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}'
 cpupct() { awk -F': ' '/Percent of CPU/ {print $2}' "$1"; }
 ftcpu=$(echo "$words / $(cpusec "$work/ft.time")" | bc -l)
 fttotal=$((ftwps * 2))
+steps=$(((passes * records + 255) / 256))
 
 # thresher train, one fresh copy of the lake per run.
 rows=()
@@ -155,9 +176,9 @@ for b in "${bins[@]}"; do
 		for d in _curate curated curriculum; do
 			[ -e "$lake/$d" ] && cp -al "$lake/$d" "$run/$d"
 		done
-		log "thresher train ($b, queue $q, $duration)"
-		THRESHER_TRAIN_LEARNER_QUEUE_SIZE=$q /usr/bin/time -v -o "$run/time" \
-			"$work/thresher-$b" train --lake "$run" --max-duration "$duration" \
+		log "thresher train ($b, queue $q, $steps steps or $duration)"
+		THRESHER_TRAIN_LEARNER_QUEUE_SIZE=$q THRESHER_TRAIN_SAMPLER_BATCH_SIZE=256 /usr/bin/time -v -o "$run/time" \
+			"$work/thresher-$b" train --lake "$run" --max-steps "$steps" --max-duration "$duration" \
 			--checkpoint-interval 1h --checkpoint-steps 1000000000 --progress 0 \
 			>"$run/out" 2>"$run/err" || { log "train failed:"; tail -5 "$run/err" >&2; exit 1; }
 		line=$(grep '^train: step=' "$run/out" | tail -1)
@@ -174,7 +195,7 @@ done
 
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "text: $records curated records, $words words; thresher runs $duration each (tokens per wall second of training)"
+echo "text: $records curated records, $words words; thresher runs $passes pass(es), $steps steps of 256, capped at $duration (tokens per wall second of training)"
 printf '%-22s %10s %10s %7s %6s %12s %7s %8s\n' config examples/s tokens/s vs_ft cpu tokens/cpu-s vs_ft peak_MB
 printf '%-22s %10s %10d %7.2f %6s %12.0f %7.2f %8s   (%d words/s/thread x 2, wall %s)\n' "fasttext skipgram" - \
 	"$fttotal" 1 "$(cpupct "$work/ft.time")" "$ftcpu" 1 "$ftrss" "$ftwps" "$ftwall"

@@ -15,10 +15,12 @@
 // (act relu or gelu, widths EmbedDim -> HiddenDim (256) -> OutDim (128))
 // and L2-normalised: z = y / |y|. The MLP's weights are gorgonia.org/tensor
 // Dense tensors; its matrix products, and those of the loss against the
-// queue, run through BLAS sgemm (the constant BLAS names it: gonum's pure-Go
-// sgemm in the default build, OpenBLAS's cblas_sgemm through cgo with
-// `-tags openblas`, see Speed); the element-wise parts are loops over the
-// tensors' backing slices. An empty text embeds as the normalised bias path.
+// queue, run through one sgemm seam (the variable BLAS names it: the
+// package's AVX2/FMA kernel in the default build, gonum's pure-Go sgemm
+// without AVX2 or with `-tags purego`, OpenBLAS's cblas_sgemm with `-tags
+// openblas`; see Defaults and speed); the element-wise parts are loops over
+// the tensors' backing slices. An empty text embeds as the normalised bias
+// path.
 //
 // # Objectives
 //
@@ -119,9 +121,9 @@
 // (default GOMAXPROCS) share the per-example work over a fixed partition
 // of the micro-batch; sparse gradients are reduced per row in example
 // order by the worker owning the row (row mod Workers). The large matrix
-// products are cut into fixed output tiles (64 x 64 under gonum, 64 x 2048
-// under OpenBLAS), one single-threaded sgemm call each, which the workers
-// share.
+// products are cut into fixed output tiles (128 x 512 in the default build,
+// 64 x 2048 under OpenBLAS), one single-threaded sgemm call each, which the
+// workers share.
 //
 // # Determinism
 //
@@ -133,8 +135,11 @@
 // learner stopped after any micro-batch (also inside a gradient
 // accumulation), marshalled, and unmarshalled into a fresh
 // NewLearner(cfg), continues bit-identically. The guarantee holds for one
-// build on one CPU architecture: the gonum and openblas builds differ in
-// the last bits, and OpenBLAS picks its kernels by CPU model at run time.
+// build on one CPU architecture: the sgemm kernels (AVX2/FMA, gonum,
+// OpenBLAS) differ in the last bits, and OpenBLAS picks its kernels by CPU
+// model at run time. The other assembly kernels (pooling, sparse gradients,
+// row updates, the softmax) give exactly the bits of their Go loops, which
+// the tests check.
 //
 // # State format
 //
@@ -170,68 +175,58 @@
 //
 // The defaults (2^18 x 64 table, 256 hidden, 128 out, batch of the
 // caller's choosing) keep the model and optimiser state near 200 MB and
-// learn on two cores within minutes. BenchmarkStep reports examples/s,
-// examples per CPU-second and tokens/s at 256 examples per micro-batch for
-// queues of 0, 1k, 4k and 16k keys; scripts/bench-train.sh runs `thresher
-// train` on the whole curated stream beside `fasttext skipgram -thread 2
-// -epoch 1` on the same text.
+// learn on two cores within minutes. A step costs B x (queue+B) x OutDim
+// multiply-adds twice, for the logits against the queue and their
+// gradient, plus the MLP; a softmax over the same B x (queue+B) logits; and
+// memory-bound work on the tables: pooling the online and momentum rows of
+// every n-gram, accumulating their sparse gradients, and the Adagrad and
+// EMA updates of the touched rows. The three 64 MiB tables are advised into
+// transparent huge pages (madvise; Linux), which cuts the TLB misses of
+// those random row accesses.
 //
-// BLAS: the default build multiplies with gonum's pure-Go sgemm
-// (gonum.org/v1/gonum/blas/gonum, SSE kernels); `go build -tags openblas`
-// links OpenBLAS's cblas_sgemm through cgo (libopenblas-dev, AVX2/AVX-512
-// kernels, run single-threaded per tile). For the logits' shapes (256 x
-// 128 by 128 x 4352 and back) one core of the shared machine here did
-// about 5 GFLOP/s with gonum and 70 with OpenBLAS. The constant BLAS says
-// which one a binary uses. A step costs B x (queue+B) x OutDim multiply-adds twice for the
-// logits against the queue and their gradient, plus the MLP; the rest is
-// memory-bound: pooling the online and momentum rows of every n-gram,
-// accumulating their sparse gradients and the Adagrad and EMA updates of
-// the touched rows. The three 64 MiB tables are advised into transparent
-// huge pages (madvise; Linux), which cuts the TLB misses of those random
-// row accesses. The softmax uses a float32 exponential (2 ulp).
+// Go does not vectorise loops, so on amd64 with AVX2 and FMA (checked at
+// run time through golang.org/x/sys/cpu) each of those parts has a Go
+// assembly kernel:
 //
-// BenchmarkStep, examples per CPU-second at 256 examples per micro-batch
-// (-benchtime 20x, two rounds, on a heavily shared 2-core machine; the
-// earlier code measured in the same rounds):
+//   - sgemm_amd64.s: a packed single-precision GEMM (6 x 16 micro-kernel,
+//     FMA, panels packed per 144 rows, 256 of k and 2048 columns), about
+//     as fast as OpenBLAS on these shapes: 90-105 GFLOP/s on one core for
+//     the logits against 8-18 for gonum;
+//   - rows_amd64.s: pooling a text's rows, the momentum rows brought up to
+//     date on the fly, the sparse gradient accumulation and the row
+//     updates, each over all rows of a text or shard in one call, with
+//     prefetching a few rows ahead;
+//   - softmax_amd64.s: the row maximum, the float32 exponential (the
+//     Cephes polynomial of expf, 8 lanes) with its float64 sum, and the
+//     gradient scaling. False negatives are found through an index of the
+//     candidates' cluster and record hashes built once per product, not a
+//     test per logit.
 //
-//	queue   earlier   gonum build   openblas build
-//	1024    2470      2830          3700
-//	4096    1660      1960          2790
+// Except sgemm, every kernel reproduces its Go loop bit for bit (the same
+// operations in the same order, no fused multiply-add), so `-tags purego`,
+// which keeps the Go loops and gonum's sgemm, trains the same model up to
+// the products' rounding. BLAS says which sgemm a binary uses.
 //
-// scripts/bench-train.sh (DURATION=30s, on a curated lake of the whole
-// stream: 352,114 records, 13.4M words; early in the curriculum the
-// examples average about 22 words) on a 2-core EPYC shared with other jobs
-// (load average about 4: fastText's two threads and each thresher run got
-// one core's worth, 98-100% CPU, so wall rates compare; fastText ran at
-// 21.5k words/s/thread, against about 53k with the machine to itself):
+// BenchmarkStep reports examples/s, examples per CPU-second and tokens/s
+// at 256 examples per micro-batch for queues of 0, 1k, 4k and 16k keys;
+// scripts/bench-train.sh runs `thresher train` for one pass over the whole
+// curated stream beside `fasttext skipgram -thread 2 -epoch 1` on the same
+// text, in the default, openblas and purego builds. On the 2-core EPYC
+// here, quiet (the README has the table):
 //
-//	build     queue   examples/s   tokens/s   vs fastText   tokens/CPU-s   vs fastText   peak RSS MB
-//	fastText  -       -            43016      1.00          40264          1.00          1101
-//	gonum     -1      4674         106499     2.48          106499         2.64          1046
-//	gonum     1024    3590         79237      1.84          79575          1.98          1052
-//	gonum     4096    2265         45661      1.06          45937          1.14          1065
-//	gonum     16384   1084         20804      0.48          20899          0.52          1117
-//	openblas  -1      5277         124424     2.89          125530         3.12          1059
-//	openblas  1024    4811         109829     2.55          109947         2.73          1069
-//	openblas  4096    3467         76160      1.77          76612          1.90          1082
-//	openblas  16384   1785         34396      0.80          34647          0.86          1131
+//	build     queue   examples/s   tokens/s   vs fastText   tokens/CPU-s   vs fastText
+//	fastText  -       -            94200      1.00          44528          1.00
+//	default   -1      17955        643872     6.84          375067         8.42
+//	default   1024    17048        611366     6.49          363101         8.15
+//	default   4096    15470        554787     5.89          310757         6.98
+//	default   16384   8376         300390     3.19          164312         3.69
+//	openblas  1024    18720        671315     7.13          383377         8.61
+//	openblas  4096    14707        527415     5.60          295078         6.63
+//	purego    1024    4999         179260     1.90          102087         2.29
+//	purego    4096    3731         133786     1.42          73890          1.66
 //
-// On the machine alone (DURATION=30s QUEUES="1024 4096"), where fastText's
-// two threads use both cores (192% CPU, 50.4k words/s/thread) and the
-// trainer about 1.7 of them (its serial parts):
-//
-//	build     queue   examples/s   tokens/s   vs fastText   tokens/CPU-s   vs fastText   peak RSS MB
-//	fastText  -       -            100880     1.00          47721          1.00          1101
-//	gonum     1024    5659         143597     1.42          85626          1.79          1048
-//	gonum     4096    3553         78337      0.78          45564          0.95          1066
-//	openblas  1024    6984         205636     2.04          121985         2.56          1066
-//	openblas  4096    5259         125345     1.24          74154          1.55          1080
-//
-// So with a 4096-key queue the openblas build trains 1.24 times fastText's
-// skipgram word rate and the default gonum build 0.78 times; twice
-// fastText is reached with the default 1024 keys in the openblas build
-// (2.04), and with in-batch negatives only. The shared-machine ratios
-// above flatter the trainer, which loses less to sharing one core.
+// The trainer uses about 1.5 of the 2 cores: the sampler's batches, the
+// element-wise MLP passes and the queue bookkeeping run on one goroutine.
 //
 // The queue defaults to 1024 keys, not 4096, because of BenchmarkQueueSize
 // (THRESHER_QUEUE_BENCH=1 go test -run '^$' -bench QueueSize -benchtime 1x
@@ -249,14 +244,15 @@
 // (held-out accuracy differences of 0.01 are within one seed's noise: 1024
 // trials; rerun with the openblas build and the float32 softmax, 1024 and
 // 4096 measured 0.913 / 0.922 / 0.166 / -3.830 / 97.2 and 0.911 / 0.919 /
-// 0.167 / -3.830 / 97.8). A queue tightens alignment and raises the rank
-// slightly, but 4096 and 16384 keys buy nothing over 1024 here, while the
-// logits against the queue cost CPU: per CPU-second 4096 keys train about
-// 40% fewer tokens than 1024 in the gonum build and 25% to 30% fewer in the
-// openblas build (tables above), 16384 keys 70% to 75% fewer. A default of 4096 would also make checkpoints written with the
-// old default unresumable under the new one (the queue size is part of
-// the model). Larger queues remain a setting (queue_size; 4096 is the
-// size to pick with the openblas build).
+// 0.167 / -3.830 / 97.8; and with the assembly kernels, 0.918 / 0.923 /
+// 0.166 / -3.829 / 97.2 and 0.910 / 0.920 / 0.167 / -3.830 / 97.8). A queue
+// tightens alignment and raises the rank slightly, but 4096 and 16384 keys
+// buy nothing over 1024 here, while the logits against the queue cost CPU:
+// per CPU-second 4096 keys train about 14% fewer tokens than 1024 in the
+// default build (table above; 28% with purego), 16384 keys 55%. A default
+// of 4096 would also make checkpoints written with the old default
+// unresumable under the new one (the queue size is part of the model).
+// Larger queues remain a setting (queue_size).
 //
 // Beta and the masked-token objective stay off by default because neither
 // helped in a measurement: 3 minutes of `thresher train` on the whole

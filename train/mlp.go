@@ -8,9 +8,9 @@ import (
 )
 
 // mlp is the dense projection: y = act(x W1 + b1) W2 + b2. Its weights are
-// gorgonia tensors; the matrix products run through tensor.MatMul (BLAS
-// sgemm), the element-wise parts are plain loops over the tensors' backing
-// slices.
+// gorgonia tensors; the matrix products run through matmulPar over their
+// backing slices (the sgemm seam, see BLAS), the element-wise parts are
+// plain loops over the same slices.
 type mlp struct {
 	in, hid, out int
 	gelu         bool

@@ -292,6 +292,7 @@ type runState struct {
 	ckptBatches               int64 // batches at that checkpoint
 	ckptTime                  time.Time
 	drift                     *driftTracker
+	rateStarted               bool // the status rates' clock runs
 }
 
 // stopReason says why Run stops.
@@ -314,10 +315,6 @@ func (t *Trainer) Run(ctx context.Context) error {
 		runCtx, cancel = context.WithTimeout(ctx, t.cfg.MaxDuration)
 	}
 	defer cancel()
-	t.mu.Lock()
-	t.st.trainStart = time.Now()
-	t.st.examplesAtStart, t.st.tokensAtStart = t.run.examples, t.run.tokens
-	t.mu.Unlock()
 	t.run.ckptTime = time.Now() // the interval counts from this process's start
 	for {
 		if t.cfg.MaxSteps > 0 && t.learner.Steps() >= t.cfg.MaxSteps {
@@ -334,6 +331,16 @@ func (t *Trainer) Run(ctx context.Context) error {
 			err = fmt.Errorf("train: sampler: %w", err)
 			t.fail(err)
 			return err
+		}
+		if !t.run.rateStarted {
+			t.run.rateStarted = true
+			// The rates count from the first batch, once the sampler has
+			// loaded the lake (as fastText's count from the end of its
+			// vocabulary pass).
+			t.mu.Lock()
+			t.st.trainStart = time.Now()
+			t.st.examplesAtStart, t.st.tokensAtStart = t.run.examples, t.run.tokens
+			t.mu.Unlock()
 		}
 		stats := t.trainBatch(batch)
 		if !stats.Updated {
@@ -376,6 +383,9 @@ func (t *Trainer) why(ctx context.Context) stopReason {
 // finish writes the final checkpoint (unless nothing was trained since the
 // last one) and returns.
 func (t *Trainer) finish(ctx context.Context, why stopReason) error {
+	t.mu.Lock()
+	t.st.trainEnd = time.Now() // the rates stop here, before the final checkpoint
+	t.mu.Unlock()
 	if t.run.batches == t.run.ckptBatches && t.run.ckptStep == t.learner.Steps() {
 		t.log.Info("stopping; checkpoint is current", "reason", why, "step", t.run.ckptStep)
 		return nil
@@ -626,15 +636,18 @@ type TrainerStatus struct {
 	Ready          bool             `json:"ready"`
 	StartedAt      time.Time        `json:"started_at"`
 	UptimeS        float64          `json:"uptime_s"`
-	ExamplesPerS   float64          `json:"examples_per_s"` // since this process started training
-	TokensPerS     float64          `json:"tokens_per_s"`
-	Error          string           `json:"error,omitempty"`
+	// ExamplesPerS and TokensPerS are this process's training rates: from
+	// its first batch (the sampler has loaded the lake by then) to now, or
+	// to the stop.
+	ExamplesPerS float64 `json:"examples_per_s"`
+	TokensPerS   float64 `json:"tokens_per_s"`
+	Error        string  `json:"error,omitempty"`
 	// Promoted names the promoted checkpoint (step -1: none yet);
 	// LastEval is the newest evaluation (absent before the first).
 	Promoted PromotedStatus `json:"promoted"`
 	LastEval *EvalStatus    `json:"last_eval,omitempty"`
 
-	trainStart                     time.Time
+	trainStart, trainEnd           time.Time
 	examplesAtStart, tokensAtStart int64
 }
 
@@ -712,7 +725,11 @@ func (t *Trainer) Status() TrainerStatus {
 	}
 	st.UptimeS = now.Sub(t.started).Seconds()
 	if !st.trainStart.IsZero() {
-		if el := now.Sub(st.trainStart).Seconds(); el > 0 {
+		end := now
+		if !st.trainEnd.IsZero() {
+			end = st.trainEnd
+		}
+		if el := end.Sub(st.trainStart).Seconds(); el > 0 {
 			st.ExamplesPerS = float64(st.ExamplesSeen-st.examplesAtStart) / el
 			st.TokensPerS = float64(st.TokensSeen-st.tokensAtStart) / el
 		}
