@@ -38,27 +38,40 @@ func (l *Learner) Embed(texts []string) [][]float32 {
 const embedChunk = 256
 
 func embedTexts(c *Config, emb []float32, m *mlp, texts []string) [][]float32 {
-	out := make([][]float32, len(texts))
-	if len(texts) == 0 {
-		return out
-	}
-	f := newFeaturizer(c)
-	d, od := c.EmbedDim, c.OutDim
+	od := c.OutDim
 	flat := make([]float32, len(texts)*od)
-	var ids []uint32
 	var cache mlpCache
+	pooledChunks(c, emb, texts, func(lo, n int, x []float32) {
+		m.forward(x, n, &cache)
+		copy(flat[lo*od:(lo+n)*od], cache.z[:n*od])
+	})
+	return splitRows(flat, len(texts), od)
+}
+
+// pooledChunks featurises texts and mean-pools their rows of emb,
+// embedChunk texts at a time, and calls fn with each chunk's first index,
+// its number of texts n and their pooled inputs x (n x EmbedDim, reused by
+// the next chunk).
+func pooledChunks(c *Config, emb []float32, texts []string, fn func(lo, n int, x []float32)) {
+	f := newFeaturizer(c)
+	d := c.EmbedDim
+	var ids []uint32
 	x := make([]float32, min(len(texts), embedChunk)*d)
 	for lo := 0; lo < len(texts); lo += embedChunk {
-		hi := min(lo+embedChunk, len(texts))
-		for i := lo; i < hi; i++ {
-			ids = f.ids(texts[i], ids[:0])
-			pool(x[(i-lo)*d:(i-lo+1)*d], emb, ids, d)
+		n := min(embedChunk, len(texts)-lo)
+		for i := range n {
+			ids = f.ids(texts[lo+i], ids[:0])
+			pool(x[i*d:(i+1)*d], emb, ids, d)
 		}
-		m.forward(x, hi-lo, &cache)
-		copy(flat[lo*od:hi*od], cache.z[:(hi-lo)*od])
+		fn(lo, n, x[:n*d])
 	}
+}
+
+// splitRows cuts flat into n rows of width w.
+func splitRows(flat []float32, n, w int) [][]float32 {
+	out := make([][]float32, n)
 	for i := range out {
-		out[i] = flat[i*od : (i+1)*od : (i+1)*od]
+		out[i] = flat[i*w : (i+1)*w : (i+1)*w]
 	}
 	return out
 }

@@ -47,49 +47,33 @@ func (e *Encoder) EmbedLayer(texts []string, layer string) ([][]float32, error) 
 	if layer == LayerOutput {
 		return e.Embed(texts), nil
 	}
-	out := make([][]float32, len(texts))
-	if len(texts) == 0 {
-		return out, nil
-	}
-	c := &e.cfg
-	f := newFeaturizer(c)
-	d, hid := c.EmbedDim, c.HiddenDim
+	d, hid := e.cfg.EmbedDim, e.cfg.HiddenDim
 	flat := make([]float32, len(texts)*w)
-	var ids []uint32
 	var cache mlpCache
-	x := make([]float32, min(len(texts), embedChunk)*d)
-	for lo := 0; lo < len(texts); lo += embedChunk {
-		hi := min(lo+embedChunk, len(texts))
-		for i := lo; i < hi; i++ {
-			ids = f.ids(texts[i], ids[:0])
-			pool(x[(i-lo)*d:(i-lo+1)*d], e.emb, ids, d)
-		}
+	pooledChunks(&e.cfg, e.emb, texts, func(lo, n int, x []float32) {
 		if layer != LayerBag {
-			e.online.forward(x, hi-lo, &cache)
+			e.online.forward(x, n, &cache)
 		}
-		for i := lo; i < hi; i++ {
-			row := flat[i*w : (i+1)*w]
-			bag := x[(i-lo)*d : (i-lo+1)*d]
+		for i := range n {
+			row := flat[(lo+i)*w : (lo+i+1)*w]
+			bag := x[i*d : (i+1)*d]
 			switch layer {
 			case LayerBag:
 				copy(row, bag)
 				normalizeLayer(row)
 			case LayerHidden:
-				copy(row, cache.h[(i-lo)*hid:(i-lo+1)*hid])
+				copy(row, cache.h[i*hid:(i+1)*hid])
 				normalizeLayer(row)
 			case LayerBagHidden:
 				copy(row[:d], bag)
-				copy(row[d:], cache.h[(i-lo)*hid:(i-lo+1)*hid])
+				copy(row[d:], cache.h[i*hid:(i+1)*hid])
 				normalizeLayer(row[:d])
 				normalizeLayer(row[d:])
 				normalizeLayer(row)
 			}
 		}
-	}
-	for i := range out {
-		out[i] = flat[i*w : (i+1)*w : (i+1)*w]
-	}
-	return out, nil
+	})
+	return splitRows(flat, len(texts), w), nil
 }
 
 // normalizeLayer scales v to unit length (a zero vector stays zero).
