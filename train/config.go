@@ -56,6 +56,10 @@ type Config struct {
 	CharNgramMax int    `yaml:"char_ngram_max"` // ... to (5)
 	MaxWords     int    `yaml:"max_words"`      // words of a text used (the rest is ignored)
 	KeepCase     bool   `yaml:"keep_case"`      // do not lower-case words before hashing
+	LexBuckets   int    `yaml:"lex_buckets"`    // hashed term columns of the lexical channel (its document frequencies)
+
+	// Representation.
+	LexWeight float64 `yaml:"lex_weight"` // weight of the lexical part of the hybrid representation against the dense part
 
 	// Objective.
 	Temperature        float64 `yaml:"temperature"`          // InfoNCE temperature
@@ -95,7 +99,7 @@ type Config struct {
 // Default values (see the package documentation for why).
 const (
 	DefaultBuckets      = 1 << 18
-	DefaultEmbedDim     = 64
+	DefaultEmbedDim     = 128
 	DefaultHiddenDim    = 256
 	DefaultOutDim       = 128
 	DefaultQueueSize    = 1024
@@ -105,6 +109,7 @@ const (
 	DefaultEmbedLR      = 0.2
 	DefaultMLMBuckets   = 1 << 16
 	DefaultHealthSample = 1024
+	DefaultLexWeight    = 3
 )
 
 // SetDefaults fills every zero field with its default.
@@ -131,6 +136,8 @@ func (c *Config) SetDefaults() {
 	setInt(&c.CharNgramMin, 3)
 	setInt(&c.CharNgramMax, 5)
 	setInt(&c.MaxWords, 256)
+	setInt(&c.LexBuckets, DefaultLexBuckets)
+	setF(&c.LexWeight, DefaultLexWeight)
 	setF(&c.Temperature, DefaultTemperature)
 	setInt(&c.QueueSize, DefaultQueueSize)
 	setF(&c.Momentum, DefaultMomentum)
@@ -208,6 +215,12 @@ func (c *Config) Validate() error {
 	if c.MaxWords < 1 {
 		add("max_words: %d is below 1", c.MaxWords)
 	}
+	if c.LexBuckets < 1 || c.LexBuckets > 1<<26 {
+		add("lex_buckets: %d is not in [1, 2^26]", c.LexBuckets)
+	}
+	if !(c.LexWeight >= 0) || math.IsInf(c.LexWeight, 0) {
+		add("lex_weight: %g must be a finite number, 0 or more", c.LexWeight)
+	}
 	if !(c.Temperature > 0) || c.Temperature > 10 {
 		add("temperature: %g is not in (0, 10]", c.Temperature)
 	}
@@ -283,10 +296,11 @@ func (c *Config) Validate() error {
 // modelCompatible reports how o differs from c in the fields that shape the
 // parameters or their meaning.
 func (c *Config) modelCompatible(o *Config) error {
-	var diffs []string
+	var diffs, hints []string
 	chk := func(name string, a, b any) {
 		if a != b {
 			diffs = append(diffs, fmt.Sprintf("%s %v != %v", name, a, b))
+			hints = append(hints, fmt.Sprintf("%s: %v", name, b))
 		}
 	}
 	chk("buckets", c.Buckets, o.Buckets)
@@ -300,12 +314,14 @@ func (c *Config) modelCompatible(o *Config) error {
 	chk("char_ngram_max", c.CharNgramMax, o.CharNgramMax)
 	chk("max_words", c.MaxWords, o.MaxWords)
 	chk("keep_case", c.KeepCase, o.KeepCase)
+	chk("lex_buckets", c.LexBuckets, o.LexBuckets)
 	chk("queue_size", c.queueCap(), o.queueCap())
 	chk("mlm_buckets", c.MLMBuckets, o.MLMBuckets)
 	chk("embed_optimizer", c.EmbedOptimizer, o.EmbedOptimizer)
 	chk("health_sample", c.HealthSample, o.HealthSample)
 	if len(diffs) > 0 {
-		return fmt.Errorf("%w: the state was written with another model configuration: %s", ErrState, strings.Join(diffs, ", "))
+		return fmt.Errorf("%w: the state was written with another model configuration: %s (this run's value first; to resume it, set %s in the learner configuration: defaults change between versions)",
+			ErrState, strings.Join(diffs, ", "), strings.Join(hints, ", "))
 	}
 	return nil
 }

@@ -10,7 +10,7 @@
 // (Config.CharNgramMin..Max, default 3..5, counted in runes; words over 32
 // runes get none; CharNgramMin -1 disables them). Each feature is hashed
 // with xxhash into one of Config.Buckets rows (default 2^18) of an
-// embedding table of width EmbedDim (64). The rows are mean pooled
+// embedding table of width EmbedDim (128). The rows are mean pooled
 // (EmbeddingBag), then projected by an MLP y = act(x W1 + b1) W2 + b2
 // (act relu or gelu, widths EmbedDim -> HiddenDim (256) -> OutDim (128))
 // and L2-normalised: z = y / |y|. The MLP's weights are gorgonia.org/tensor
@@ -22,7 +22,39 @@
 // the tensors' backing slices. An empty text embeds as the normalised bias
 // path.
 //
+// # Lexical channel and hybrid features
+//
+// Beside the dense encoder the learner keeps term statistics of the stream
+// it trains on: for every stepped Example with a Text (the trainer passes
+// the record's text), the number of texts holding each term, over
+// Config.LexBuckets (2^20) hashed columns, and the number of texts. A
+// term is a token or a pair of adjacent tokens (Terms: scikit-learn's
+// default token pattern, lower-cased), as in the TF-IDF baseline. The
+// counts are integers added atomically, so they are the same for any
+// worker count, and they are part of the state (and of LoadEncoder's
+// part), so an encoder carries the statistics of the stream it came from.
+//
+// EmbedHybrid joins the dense embedding with the text's TF-IDF vector over
+// those statistics (sublinear term frequency 1 + ln tf times the smooth
+// idf ln((1+N)/(1+df)) + 1, L2-normalised): the dense part scaled by
+// cos(atan(LexWeight)) and the lexical part by sin(atan(LexWeight)), so
+// the whole has unit length and LexWeight is the lexical part's weight
+// against the dense part's. The lexical channel keeps what a 128-wide
+// dense vector cannot: exact rare words (package names, section words),
+// with weights learned from the stream, not from the labeled task. Nothing
+// of it is trained by gradient; it costs one pass over each text's terms
+// per step.
+//
 // # Objectives
+//
+// Each objective implements one small interface (objective.go): the
+// learner featurises, pools and runs both encoders forward once per
+// micro-batch, each objective computes its loss on that pass and adds its
+// gradient with respect to the online outputs (and steps parameters of its
+// own), and one backward pass carries the sum into the MLP and the
+// embedding rows. The contrastive objective (contrastive.go) and the
+// masked-token objective (maskedtoken.go) are the two today; another is a
+// new file and a line in Learner.alloc.
 //
 // Every example carries two views, A and B, of one record. The online
 // encoder embeds view A into the anchor q; a momentum (MoCo) encoder, an
@@ -146,8 +178,9 @@
 // MarshalBinary writes, little-endian (f32s: u64 count then IEEE-754
 // float32s; u64s, i64s and u32s likewise):
 //
-//	"THRL" | u32 version (1) | u64 length + JSON of Config (Workers omitted)
-//	online table f32s | W1, b1, W2, b2 f32s        (LoadEncoder stops here)
+//	"THRL" | u32 version (2) | u64 length + JSON of Config (Workers omitted)
+//	online table f32s | W1, b1, W2, b2 f32s
+//	u64 texts counted | u32s document frequencies (LexBuckets)   (LoadEncoder stops here)
 //	u64 step | u64 micro-batches accumulated | u64 examples | u64 RNG state
 //	momentum table f32s | i64s step each momentum row was last brought up to date
 //	momentum W1, b1, W2, b2 f32s
@@ -160,8 +193,14 @@
 //	health sample: u64 length, u64 position, anchors f32s, keys f32s
 //	u32 CRC-32C (Castagnoli) of everything before it
 //
-// At the defaults a state is about 200 MB (the online and momentum tables
-// and the Adagrad accumulators are 64 MiB each). UnmarshalBinary requires
+// Version 1, written before the lexical channel, has no term statistics:
+// it is read with empty ones (and the default LexBuckets), so an older
+// checkpoint resumes and serves as it did, its hybrid features weighing
+// every term alike until training counts the stream again; it is written
+// back as version 2. A version above 2 is refused, naming both versions.
+//
+// At the defaults a state is about 410 MB (the online and momentum tables
+// and the Adagrad accumulators are 128 MiB each, the term statistics 4 MiB). UnmarshalBinary requires
 // the receiver's model fields (buckets, dimensions, activation, n-gram
 // ranges, case folding, queue size, output-table size, embedding optimiser,
 // health sample) to equal the state's, and keeps the receiver's other
@@ -173,14 +212,16 @@
 //
 // # Defaults and speed
 //
-// The defaults (2^18 x 64 table, 256 hidden, 128 out, batch of the
-// caller's choosing) keep the model and optimiser state near 200 MB and
-// learn on two cores within minutes. A step costs B x (queue+B) x OutDim
+// The defaults (2^18 x 128 table, 256 hidden, 128 out, batch of the
+// caller's choosing) keep the model and optimiser state near 410 MB and
+// learn on two cores within minutes. The table was 64 wide until a
+// 128-wide one probed better on the tasks' dev splits for about 1.26x the
+// CPU a step (docs/results.md). A step costs B x (queue+B) x OutDim
 // multiply-adds twice, for the logits against the queue and their
 // gradient, plus the MLP; a softmax over the same B x (queue+B) logits; and
 // memory-bound work on the tables: pooling the online and momentum rows of
 // every n-gram, accumulating their sparse gradients, and the Adagrad and
-// EMA updates of the touched rows. The three 64 MiB tables are advised into
+// EMA updates of the touched rows. The three 128 MiB tables are advised into
 // transparent huge pages (madvise; Linux), which cuts the TLB misses of
 // those random row accesses.
 //

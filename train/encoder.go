@@ -1,11 +1,17 @@
 package train
 
+import "sync"
+
 // Encoder is a frozen copy of a learner's online encoder: the n-gram
 // embedding table and the projection MLP. It is safe for concurrent use.
 type Encoder struct {
 	cfg    Config
 	emb    []float32
 	online *mlp
+	lex    *lexicon // the stream's term statistics when the copy was made
+
+	idfOnce sync.Once
+	idf     []float32
 }
 
 // Dim is the width of the embeddings.
@@ -23,7 +29,7 @@ func (e *Encoder) Embed(texts []string) [][]float32 {
 func (l *Learner) Encoder() *Encoder {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return &Encoder{cfg: l.cfg, emb: append([]float32(nil), l.emb...), online: l.online.clone()}
+	return &Encoder{cfg: l.cfg, emb: append([]float32(nil), l.emb...), online: l.online.clone(), lex: l.lex.clone()}
 }
 
 // Embed returns the L2-normalised embedding of each text under the current

@@ -12,6 +12,7 @@ import (
 // and the record's identity. Cluster and Record are used only to mask false
 // negatives (empty: unknown, never masked); Domain is informational.
 type Example struct {
+	Text             string // the record's text, counted into the stream's term statistics (optional)
 	ViewA, ViewB     string
 	MaskedA, MaskedB []string
 	Cluster, Record  string
@@ -46,12 +47,9 @@ type Learner struct {
 	online  *mlp
 	key     *mlp
 	opt     adam
-	out     []float32 // masked-token output table, MLMBuckets x OutDim (nil until used)
-	outAcc  []float32
 
 	grads   mlpGrads   // accumulated dense gradients
 	embGrad sparseGrad // accumulated embedding-row gradients
-	outGrad sparseGrad // accumulated output-table gradients
 	micro   int        // micro-batches accumulated since the last update
 	queue   keyQueue
 	health  healthRing
@@ -59,23 +57,23 @@ type Learner struct {
 	step    int64
 	seen    int64 // examples stepped
 	powM    []float32
+	lex     *lexicon // the stream's term statistics
+
+	// The objectives, in the order they run (see objective.go); mlm is
+	// also in objs.
+	objs []objective
+	mlm  *maskedToken
 
 	sc scratch
 }
 
 // scratch is reused by every Step.
 type scratch struct {
-	feats     []*featurizer
-	arena     [][]uint32 // per worker: n-gram ids
-	mlmArena  [][]uint32 // per worker: masked-word ids, then touched output rows
-	coefArena [][]float32
-	ids       [][]uint32 // per view row: online rows 0..b-1 view A, b..2b-1 view B
-	mlmT      [][]uint32 // per online row: masked-word ids
-	mlmRows   [][]uint32 // per online row: touched output rows
-	mlmCoef   [][]float32
-	mlmLoss   []float64
-	xq, xk    []float32
-	cq, ck    mlpCache
+	feats  []*featurizer
+	arena  [][]uint32 // per worker: n-gram ids
+	ids    [][]uint32 // per view row: online rows 0..b-1 view A, b..2b-1 view B
+	xq, xk []float32
+	cq, ck mlpCache
 	// Extra negatives of the micro-batch (StepNegatives): their pooled
 	// inputs and key-encoder outputs, and the candidate matrix and hashes
 	// [queue; negatives; batch keys] when there are any.
@@ -86,12 +84,14 @@ type scratch struct {
 	candC, candR []uint64
 	negC, negR   []uint64
 	back         mlpBack
-	dz, dyMLM    []float32
+	dz, dy       []float32
 	cout         contrastOut
 	cluster      []uint64
 	record       []uint64
 	lossA        []float64
 	correctA     []bool
+	lexH         [][]uint64 // per worker: term hashes
+	lexC         [][]uint32 // per worker: term columns
 }
 
 // rng is a splitmix64 generator; its whole state is one word.
@@ -122,7 +122,7 @@ func NewLearner(cfg Config) (*Learner, error) {
 	l.online.init(&r)
 	l.key = l.online.clone()
 	if cfg.MLMWeight > 0 {
-		l.ensureMLM()
+		l.mlm.ensure()
 	}
 	l.rng = rng{s: r.next()}
 	return l, nil
@@ -146,7 +146,8 @@ func (l *Learner) alloc() {
 	l.opt = adam{m: newMLPGrads(l.online), v: newMLPGrads(l.online)}
 	l.grads = newMLPGrads(l.online)
 	l.embGrad = newSparseGrad(c.Buckets, c.EmbedDim, c.Workers)
-	l.outGrad = newSparseGrad(0, c.OutDim, c.Workers)
+	l.mlm = newMaskedToken(l)
+	l.objs = []objective{&contrastive{l}, l.mlm}
 	l.queue = newKeyQueue(c.queueCap(), c.OutDim)
 	l.health = newHealthRing(c.HealthSample, c.OutDim)
 	l.powM = make([]float32, 4096)
@@ -160,22 +161,9 @@ func (l *Learner) alloc() {
 		l.sc.feats = append(l.sc.feats, newFeaturizer(c))
 	}
 	l.sc.arena = make([][]uint32, c.Workers)
-	l.sc.mlmArena = make([][]uint32, c.Workers)
-	l.sc.coefArena = make([][]float32, c.Workers)
-}
-
-// ensureMLM allocates the masked-token output table (zero, as word2vec's
-// output vectors start) and its optimiser state.
-func (l *Learner) ensureMLM() {
-	if l.out != nil {
-		return
-	}
-	c := &l.cfg
-	l.out = make([]float32, c.MLMBuckets*c.OutDim)
-	if c.EmbedOptimizer == EmbedAdagrad {
-		l.outAcc = make([]float32, c.MLMBuckets*c.OutDim)
-	}
-	l.outGrad = newSparseGrad(c.MLMBuckets, c.OutDim, c.Workers)
+	l.sc.lexH = make([][]uint64, c.Workers)
+	l.sc.lexC = make([][]uint32, c.Workers)
+	l.lex = newLexicon(c.LexBuckets)
 }
 
 // Config returns the learner's configuration (with defaults filled in).
@@ -346,25 +334,6 @@ func idHash(s string) uint64 {
 	return h
 }
 
-// encodeNegatives encodes the texts of negatives (their ViewA) with the
-// momentum encoder into sc.cn, and their hashes into sc.negC and sc.negR.
-func (l *Learner) encodeNegatives(negatives []Example) {
-	sc := &l.sc
-	d := l.cfg.EmbedDim
-	nn := len(negatives)
-	sc.xn = grow(sc.xn, nn*d)
-	sc.negC, sc.negR = sc.negC[:0], sc.negR[:0]
-	f := sc.feats[0]
-	for i := range negatives {
-		e := &negatives[i]
-		sc.nIDs = f.ids(e.ViewA, sc.nIDs[:0])
-		l.poolKey(sc.xn[i*d:(i+1)*d], sc.nIDs)
-		sc.negC = append(sc.negC, idHash(e.Cluster))
-		sc.negR = append(sc.negR, idHash(e.Record))
-	}
-	l.key.forward(sc.xn, nn, &sc.cn)
-}
-
 // Step runs the forward and backward pass of one micro-batch and, every
 // AccumSteps micro-batches, an optimiser update. An empty batch does nothing.
 func (l *Learner) Step(batch []Example) StepStats { return l.StepNegatives(batch, nil) }
@@ -383,6 +352,14 @@ func (l *Learner) StepNegatives(batch, negatives []Example) StepStats {
 	if b == 0 {
 		return StepStats{Step: l.step, LR: c.LR * c.lrFactor(l.step+1)}
 	}
+	l.parallel(b, func(w, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if batch[i].Text != "" {
+				sc := &l.sc
+				sc.lexH[w], sc.lexC[w] = l.lex.add(batch[i].Text, sc.lexH[w], sc.lexC[w])
+			}
+		}
+	})
 	stats := l.compute(batch, negatives)
 
 	// Queue, health sample and (every AccumSteps) the update.
@@ -406,8 +383,9 @@ func (l *Learner) StepNegatives(batch, negatives []Example) StepStats {
 	return stats
 }
 
-// compute runs the forward pass of a non-empty micro-batch and adds its
-// gradients (scaled by 1/AccumSteps) to the accumulators. It changes no
+// compute runs the forward pass of a non-empty micro-batch, every
+// objective's loss on it, and the backward pass of their gradients, which
+// it adds (scaled by 1/AccumSteps) to the accumulators. It changes no
 // parameter, queue, health sample or RNG state.
 func (l *Learner) compute(batch, negatives []Example) StepStats {
 	c := &l.cfg
@@ -419,26 +397,22 @@ func (l *Learner) compute(batch, negatives []Example) StepStats {
 		dirs = 2
 	}
 	nq := dirs * b // online rows (and key rows)
-	useMLM := c.MLMWeight > 0
-	if useMLM {
-		l.ensureMLM()
-	}
+	sc.dz = grow(sc.dz, nq*od)
+	p := &pass{b: b, dirs: dirs, nq: nq, dz: sc.dz[:nq*od], dyBuf: &sc.dy}
+	clear(p.dz)
+	l.mlm.begin(p)
 
 	// Featurise and pool. Online row i (< b) is view A of example i, row
 	// b+i view B; key row i is view B of example i, row b+i view A.
 	if cap(sc.ids) < 2*b {
 		sc.ids = make([][]uint32, 2*b)
-		sc.mlmT = make([][]uint32, 2*b)
-		sc.mlmRows = make([][]uint32, 2*b)
-		sc.mlmCoef = make([][]float32, 2*b)
 	}
-	sc.ids, sc.mlmT = sc.ids[:2*b], sc.mlmT[:2*b]
+	sc.ids = sc.ids[:2*b]
 	sc.xq = grow(sc.xq, nq*d)
 	sc.xk = grow(sc.xk, nq*d)
 	l.parallel(b, func(w, lo, hi int) {
 		f := sc.feats[w]
 		ar := sc.arena[w][:0]
-		mar := sc.mlmArena[w][:0]
 		for i := lo; i < hi; i++ {
 			e := &batch[i]
 			s := len(ar)
@@ -447,13 +421,8 @@ func (l *Learner) compute(batch, negatives []Example) StepStats {
 			s = len(ar)
 			ar = f.ids(e.ViewB, ar)
 			sc.ids[b+i] = ar[s:len(ar):len(ar)]
-			if useMLM {
-				s = len(mar)
-				mar = f.mlmIDs(e.MaskedA, mar)
-				sc.mlmT[i] = mar[s:len(mar):len(mar)]
-				s = len(mar)
-				mar = f.mlmIDs(e.MaskedB, mar)
-				sc.mlmT[b+i] = mar[s:len(mar):len(mar)]
+			for _, o := range l.objs {
+				o.featurise(p, w, i, e)
 			}
 			pool(sc.xq[i*d:(i+1)*d], l.emb, sc.ids[i], d)
 			l.poolKey(sc.xk[i*d:(i+1)*d], sc.ids[b+i])
@@ -463,135 +432,18 @@ func (l *Learner) compute(batch, negatives []Example) StepStats {
 			}
 		}
 		sc.arena[w] = ar
-		sc.mlmArena[w] = mar
 	})
 
-	// Dense forward of both encoders.
+	// Dense forward of both encoders, then the objectives.
 	l.online.forward(sc.xq, nq, &sc.cq)
 	l.key.forward(sc.xk, nq, &sc.ck)
-
-	// Contrastive loss, one direction at a time.
 	stats := StepStats{Examples: b}
-	sc.dz = grow(sc.dz, nq*od)
-	clear(sc.dz)
-	if cap(sc.cluster) < b {
-		sc.cluster = make([]uint64, b)
-		sc.record = make([]uint64, b)
+	for _, o := range l.objs {
+		o.loss(p, batch, negatives, &stats)
 	}
-	sc.cluster, sc.record = sc.cluster[:b], sc.record[:b]
-	for i := range batch {
-		sc.cluster[i], sc.record[i] = idHash(batch[i].Cluster), idHash(batch[i].Record)
-	}
-	nn := len(negatives)
-	if nn > 0 {
-		l.encodeNegatives(negatives)
-	}
-	in := contrastInput{
-		b: b, nq: l.queue.n + nn, d: od, tau: c.Temperature, beta: c.Beta,
-		maskCluster: c.MaskFalseNegatives == MaskClusterRecord || c.MaskFalseNegatives == MaskCluster,
-		maskRecord:  c.MaskFalseNegatives == MaskClusterRecord || c.MaskFalseNegatives == MaskRecord,
-		cluster:     sc.cluster, record: sc.record,
-		qCluster: l.queue.cluster, qRecord: l.queue.record,
-		scale:   c.ContrastiveWeight / float64(nq) / float64(c.AccumSteps),
-		workers: c.Workers,
-	}
-	var conSum float64
-	correct := 0
-	if nn > 0 {
-		// One candidate matrix [queue; negatives; batch keys], and the
-		// hashes of its first two parts.
-		nqk := l.queue.n
-		sc.cand = grow(sc.cand, (nqk+nn+b)*od)
-		copy(sc.cand, l.queue.buf[:nqk*od])
-		copy(sc.cand[nqk*od:], sc.cn.z[:nn*od])
-		sc.candC = append(append(sc.candC[:0], l.queue.cluster[:nqk]...), sc.negC...)
-		sc.candR = append(append(sc.candR[:0], l.queue.record[:nqk]...), sc.negR...)
-		in.qCluster, in.qRecord = sc.candC, sc.candR
-	}
-	for dir := 0; dir < dirs; dir++ {
-		var cand []float32
-		if nn > 0 {
-			cand = sc.cand[:(in.nq+b)*od]
-		} else {
-			cand = l.queue.candidates(b)
-		}
-		copy(cand[in.nq*od:], sc.ck.z[dir*b*od:(dir+1)*b*od])
-		in.q = sc.cq.z[dir*b*od : (dir+1)*b*od]
-		in.c = cand
-		contrastLogits(&in, &sc.cout)
-		l.parallel(b, func(_, lo, hi int) { contrastRows(&in, &sc.cout, lo, hi) })
-		for i := 0; i < b; i++ {
-			conSum += sc.cout.loss[i]
-			if sc.cout.correct[i] {
-				correct++
-			}
-		}
-		if c.ContrastiveWeight > 0 {
-			contrastBackward(&in, &sc.cout)
-			copy(sc.dz[dir*b*od:], sc.cout.dq[:b*od])
-		}
-	}
-	stats.Contrastive = conSum / float64(nq)
-	stats.Accuracy = float64(correct) / float64(nq)
-
-	// Masked-token objective on the online views.
-	var dyExtra []float32
-	if useMLM {
-		total := 0
-		for q := 0; q < nq; q++ {
-			total += len(sc.mlmT[q])
-		}
-		if total > 0 {
-			sc.dyMLM = grow(sc.dyMLM, nq*od)
-			clear(sc.dyMLM)
-			if cap(sc.mlmLoss) < nq {
-				sc.mlmLoss = make([]float64, 2*b)
-			}
-			sc.mlmLoss = sc.mlmLoss[:nq]
-			scale := c.MLMWeight / float64(total) / float64(c.AccumSteps)
-			seed := l.rng.s
-			l.parallel(nq, func(w, lo, hi int) {
-				rows := sc.mlmArena[w]
-				coefs := sc.coefArena[w][:0]
-				for q := lo; q < hi; q++ {
-					r := rng{s: mix64(seed ^ uint64(q+1)*0xd1342543de82ef95)}
-					s := len(rows)
-					cs := len(coefs)
-					var loss float64
-					loss, rows, coefs = mlmRow(sc.cq.y[q*od:(q+1)*od], l.out, od, sc.mlmT[q], c.MLMNegatives,
-						c.MLMBuckets, &r, scale, sc.dyMLM[q*od:(q+1)*od], rows, coefs)
-					sc.mlmRows[q] = rows[s:len(rows):len(rows)]
-					sc.mlmCoef[q] = coefs[cs:len(coefs):len(coefs)]
-					sc.mlmLoss[q] = loss
-				}
-				sc.mlmArena[w] = rows
-				sc.coefArena[w] = coefs
-			})
-			var ml float64
-			for _, v := range sc.mlmLoss {
-				ml += v
-			}
-			stats.MLM = ml / float64(total)
-			dyExtra = sc.dyMLM
-			// Output-table gradients, sharded by row.
-			l.shards(func(k int) {
-				sh := &l.outGrad.shards[k]
-				W := uint32(c.Workers)
-				for q := 0; q < nq; q++ {
-					y := sc.cq.y[q*od : (q+1)*od]
-					for t, r := range sc.mlmRows[q] {
-						if r%W == uint32(k) {
-							l.outGrad.add(sh, r, sc.mlmCoef[q][t], y)
-						}
-					}
-				}
-			})
-		}
-	}
-	stats.Loss = c.ContrastiveWeight*stats.Contrastive + c.MLMWeight*stats.MLM
 
 	// Backward through the MLP, then into the embedding rows.
-	dx := l.online.backward(sc.xq, &sc.cq, sc.dz, dyExtra, &l.grads, &sc.back)
+	dx := l.online.backward(sc.xq, &sc.cq, p.dz, p.dy, &l.grads, &sc.back)
 	l.shards(func(k int) {
 		sh := &l.embGrad.shards[k]
 		for q := 0; q < nq; q++ {
@@ -616,7 +468,6 @@ func (l *Learner) update() {
 	ema(l.key.params(), l.online.params(), c.Momentum)
 	elr := float32(c.EmbedLR * f)
 	eps := float32(c.Epsilon)
-	od := c.OutDim
 	m := float32(c.Momentum)
 	// Each shard's rows in one call: their online rows take the step, and
 	// their momentum rows are brought up to date and take this step's EMA
@@ -625,10 +476,8 @@ func (l *Learner) update() {
 		sh := &l.embGrad.shards[k]
 		l.updateEmbRows(sh.rows, sh.grad, elr, eps, m)
 		l.embGrad.reset(k)
-		if l.out != nil && k < len(l.outGrad.shards) {
-			sh := &l.outGrad.shards[k]
-			rowsUpdate(l.out, l.outAcc, sh.rows, sh.grad, od, elr, eps)
-			l.outGrad.reset(k)
+		for _, o := range l.objs {
+			o.update(k, elr, eps)
 		}
 	})
 	l.micro = 0

@@ -12,7 +12,7 @@ func tinyConfig() Config {
 		Buckets: 64, EmbedDim: 6, HiddenDim: 8, OutDim: 5, Activation: ActivationGELU,
 		CharNgramMin: 2, CharNgramMax: 3, QueueSize: 8, Temperature: 0.5, Beta: 0.5,
 		Symmetric: true, MLMWeight: 0.5, MLMBuckets: 16, MLMNegatives: 3,
-		HealthSample: 16, Workers: 2, Seed: 1,
+		HealthSample: 16, Workers: 2, Seed: 1, LexBuckets: 32,
 	}
 }
 
@@ -79,8 +79,8 @@ func (l *Learner) clearGrads() {
 	for k := range l.embGrad.shards {
 		l.embGrad.reset(k)
 	}
-	for k := range l.outGrad.shards {
-		l.outGrad.reset(k)
+	for k := range l.mlm.outGrad.shards {
+		l.mlm.outGrad.reset(k)
 	}
 }
 
@@ -103,7 +103,7 @@ func TestLearnerGradient(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := rng{s: 5}
-		randFill(&r, l.out, 0.5)
+		randFill(&r, l.mlm.out, 0.5)
 		keys := make([]float32, 6*cfg.OutDim)
 		randFill(&r, keys, 1)
 		l.queue.push(keys, []uint64{idHash("c1"), 0, idHash("c2"), 7, 0, idHash("c1")},
@@ -121,7 +121,7 @@ func TestLearnerGradient(t *testing.T) {
 			copy(dense[k], l.grads[k])
 		}
 		emb := sparseMap(&l.embGrad)
-		out := sparseMap(&l.outGrad)
+		out := sparseMap(&l.mlm.outGrad)
 		if len(emb) == 0 || len(out) == 0 {
 			t.Fatalf("no sparse gradients: %d embedding rows, %d output rows", len(emb), len(out))
 		}
@@ -164,7 +164,7 @@ func TestLearnerGradient(t *testing.T) {
 			check(what, table, idx, an)
 		}
 		checkRows("embedding rows", l.emb, cfg.EmbedDim, emb, 12)
-		checkRows("output rows", l.out, cfg.OutDim, out, 8)
+		checkRows("output rows", l.mlm.out, cfg.OutDim, out, 8)
 	}
 }
 
@@ -175,9 +175,10 @@ func testBatches(n, size int) [][]Example {
 	for i := 0; i < n; i++ {
 		var b []Example
 		for j := 0; j < size; j++ {
-			var a, bb []string
+			var a, bb, all []string
 			for k := 0; k < 6; k++ {
 				w := words[r.next()%uint64(len(words))]
+				all = append(all, w)
 				if r.next()%4 != 0 {
 					a = append(a, w)
 				}
@@ -185,7 +186,7 @@ func testBatches(n, size int) [][]Example {
 					bb = append(bb, w)
 				}
 			}
-			b = append(b, Example{ViewA: join(a), ViewB: join(bb), MaskedA: []string{words[j%len(words)]},
+			b = append(b, Example{Text: join(all), ViewA: join(a), ViewB: join(bb), MaskedA: []string{words[j%len(words)]},
 				Cluster: words[(i+j)%5], Record: words[j%len(words)]})
 		}
 		out = append(out, b)

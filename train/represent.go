@@ -17,21 +17,29 @@ const (
 	LayerBagHidden = "bag+hidden" // bag and hidden, each L2-normalised, concatenated
 )
 
+// DefaultLayer is the representation thresher probes and serves to
+// downstream tasks by default (thresher eval, the demo): on the tasks' dev
+// splits it probes better than the output once the views are disjoint
+// halves (see docs/results.md).
+const DefaultLayer = LayerBagHidden
+
 // Layers lists the representations EmbedLayer accepts.
 var Layers = []string{LayerOutput, LayerBag, LayerHidden, LayerBagHidden}
 
 // LayerDim is the width of a representation, or an error wrapping
 // ErrConfig for an unknown layer.
-func (e *Encoder) LayerDim(layer string) (int, error) {
+func (e *Encoder) LayerDim(layer string) (int, error) { return layerDim(&e.cfg, layer) }
+
+func layerDim(c *Config, layer string) (int, error) {
 	switch layer {
 	case LayerOutput:
-		return e.cfg.OutDim, nil
+		return c.OutDim, nil
 	case LayerBag:
-		return e.cfg.EmbedDim, nil
+		return c.EmbedDim, nil
 	case LayerHidden:
-		return e.cfg.HiddenDim, nil
+		return c.HiddenDim, nil
 	case LayerBagHidden:
-		return e.cfg.EmbedDim + e.cfg.HiddenDim, nil
+		return c.EmbedDim + c.HiddenDim, nil
 	}
 	return 0, fmt.Errorf("%w: layer %q is not one of %s", ErrConfig, layer, strings.Join(Layers, ", "))
 }
@@ -40,19 +48,31 @@ func (e *Encoder) LayerDim(layer string) (int, error) {
 // LayerBagHidden each part is normalised, then the concatenation, so both
 // parts weigh the same). LayerOutput is exactly Embed.
 func (e *Encoder) EmbedLayer(texts []string, layer string) ([][]float32, error) {
-	w, err := e.LayerDim(layer)
+	return embedLayer(&e.cfg, e.emb, e.online, texts, layer)
+}
+
+// EmbedLayer is Encoder.EmbedLayer with the learner's current weights. It
+// is safe concurrently with Step.
+func (l *Learner) EmbedLayer(texts []string, layer string) ([][]float32, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return embedLayer(&l.cfg, l.emb, l.online, texts, layer)
+}
+
+func embedLayer(c *Config, emb []float32, m *mlp, texts []string, layer string) ([][]float32, error) {
+	w, err := layerDim(c, layer)
 	if err != nil {
 		return nil, err
 	}
 	if layer == LayerOutput {
-		return e.Embed(texts), nil
+		return embedTexts(c, emb, m, texts), nil
 	}
-	d, hid := e.cfg.EmbedDim, e.cfg.HiddenDim
+	d, hid := c.EmbedDim, c.HiddenDim
 	flat := make([]float32, len(texts)*w)
 	var cache mlpCache
-	pooledChunks(&e.cfg, e.emb, texts, func(lo, n int, x []float32) {
+	pooledChunks(c, emb, texts, func(lo, n int, x []float32) {
 		if layer != LayerBag {
-			e.online.forward(x, n, &cache)
+			m.forward(x, n, &cache)
 		}
 		for i := range n {
 			row := flat[(lo+i)*w : (lo+i+1)*w]

@@ -8,6 +8,8 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +26,28 @@ type EmbedRequest struct {
 // weights answered: WeightsPromoted or WeightsCurrent (also when promoted
 // ones were asked for and none is promoted yet; the X-Thresher-Weights
 // header says the same).
+//
+// With ?features=hybrid each text's answer is its hybrid representation
+// (Encoder.EmbedHybrid): Embeddings holds the scaled dense parts and
+// Sparse the lexical parts (column indexes below SparseDim, values), so
+// that the concatenation of the two has unit length; a sparse-dense
+// vector as hybrid search engines take it.
 type EmbedResponse struct {
 	Embeddings [][]float32 `json:"embeddings"`
+	Sparse     []Sparse    `json:"sparse,omitempty"`
 	Dim        int         `json:"dim"`
+	SparseDim  int         `json:"sparse_dim,omitempty"`
+	Features   string      `json:"features"`
+	Layer      string      `json:"layer"`
 	Step       int64       `json:"step"`
 	Weights    string      `json:"weights"`
 }
+
+// Values of ?features= on /v1/embed and of EmbedResponse.Features.
+const (
+	FeaturesEncoder = "encoder" // the dense embedding
+	FeaturesHybrid  = "hybrid"  // the dense embedding joined with the stream's TF-IDF
+)
 
 // Values of ?weights= on /v1/embed and of EmbedResponse.Weights.
 const (
@@ -54,12 +72,15 @@ type errorBody struct {
 //	GET  /v1/status   TrainerStatus as JSON
 //	POST /v1/embed    EmbedRequest -> EmbedResponse from the promoted checkpoint's
 //	                  weights (?weights=promoted, the default), or the live ones
-//	                  (?weights=current); the live ones while none is promoted
+//	                  (?weights=current); the live ones while none is promoted;
+//	                  ?features=encoder (the default) or hybrid; ?layer=output (the
+//	                  default: Embed), bag, hidden or bag+hidden (EmbedLayer; the
+//	                  representation thresher eval probes by default is DefaultLayer)
 //	POST /v1/classify ClassifyRequest -> ClassifyResponse from the newest
 //	                  adapter head of a task (see Trainer.Classify)
 //
 // /v1/embed answers 400 for malformed JSON, unknown fields, an empty list or
-// an empty text or an unknown ?weights= value; 405 for another method; 413 for a body over
+// an empty text or an unknown ?weights=, ?features= or ?layer= value; 405 for another method; 413 for a body over
 // MaxEmbedBytes, more than MaxEmbedTexts texts or a text over MaxTextBytes;
 // 415 for a Content-Type that cannot carry JSON (application/json, none,
 // text/plain and curl -d's application/x-www-form-urlencoded are read as
@@ -148,6 +169,22 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "weights=%q: use %s (default) or %s", truncate(want, 32), WeightsPromoted, WeightsCurrent)
 		return
 	}
+	feats := r.URL.Query().Get("features")
+	if feats == "" {
+		feats = FeaturesEncoder
+	}
+	layer := r.URL.Query().Get("layer")
+	if layer == "" {
+		layer = LayerOutput
+	}
+	if !slices.Contains(Layers, layer) {
+		writeError(w, http.StatusBadRequest, "layer=%q: use one of %s", truncate(layer, 32), strings.Join(Layers, ", "))
+		return
+	}
+	if feats != FeaturesEncoder && feats != FeaturesHybrid {
+		writeError(w, http.StatusBadRequest, "features=%q: use %s (default) or %s", truncate(feats, 32), FeaturesEncoder, FeaturesHybrid)
+		return
+	}
 	if !t.ready.Load() {
 		writeError(w, http.StatusServiceUnavailable, "not ready: the trainer is resuming from its checkpoint")
 		return
@@ -157,13 +194,25 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 	if !t.decodeRequest(w, r, &req, usage) || !t.checkTexts(w, req.Texts, usage) {
 		return
 	}
-	enc, step := t.currentEncoder()
+	enc, hyb, step := t.learner.EmbedLayer, t.learner.EmbedHybrid, t.step.Load()
+	cfg := t.learner.Config()
 	served := WeightsCurrent
 	if p := t.promotedEncoder(); p != nil && want == WeightsPromoted {
-		enc, step, served = p.enc.Embed, p.step, WeightsPromoted
+		enc, hyb, step, served, cfg = p.enc.EmbedLayer, p.enc.EmbedHybrid, p.step, WeightsPromoted, p.enc.Config()
 	}
 	w.Header().Set(WeightsHeader, served)
-	vecs := enc(req.Texts)
+	resp := EmbedResponse{Features: feats, Layer: layer, Step: step, Weights: served}
+	var vecs [][]float32
+	if feats == FeaturesHybrid {
+		hs, _ := hyb(req.Texts, layer) // the layer was checked above
+		for _, h := range hs {
+			vecs = append(vecs, h.Dense)
+			resp.Sparse = append(resp.Sparse, h.Lex)
+		}
+		resp.SparseDim = cfg.LexBuckets
+	} else {
+		vecs, _ = enc(req.Texts, layer)
+	}
 	for i, v := range vecs {
 		for _, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -177,7 +226,8 @@ func (t *Trainer) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		dim = len(vecs[0])
 	}
 	t.metrics.embedTexts.Add(float64(len(vecs)))
-	writeJSON(w, http.StatusOK, EmbedResponse{Embeddings: vecs, Dim: dim, Step: step, Weights: served})
+	resp.Embeddings, resp.Dim = vecs, dim
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // decodeRequest reads r's body, at most MaxEmbedBytes, as one JSON object

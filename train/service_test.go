@@ -126,6 +126,52 @@ func TestEmbedHandler(t *testing.T) {
 		}
 	}
 
+	// The hybrid representation: the scaled dense part and the lexical
+	// part, together of unit length, as Learner.EmbedHybrid gives them.
+	tr.learner.Step([]Example{{Text: "the quick brown fox", ViewA: "quick fox", ViewB: "brown fox"}, {Text: "a lazy dog", ViewA: "lazy dog", ViewB: "a dog"}})
+	code, body = do(t, h, "POST", "/v1/embed?features=hybrid&weights=current", "application/json", `{"texts":["the quick brown fox"]}`)
+	var hr EmbedResponse
+	if err := json.Unmarshal([]byte(body), &hr); code != 200 || err != nil {
+		t.Fatalf("hybrid: %d %s (%v)", code, body, err)
+	}
+	wantHs, err := tr.learner.EmbedHybrid([]string{"the quick brown fox"}, LayerOutput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantH := wantHs[0]
+	if hr.Features != FeaturesHybrid || hr.SparseDim != tr.learner.Config().LexBuckets || len(hr.Sparse) != 1 ||
+		len(hr.Sparse[0].Idx) != 7 || len(hr.Embeddings[0]) != 16 {
+		t.Fatalf("hybrid response shape: %s", body)
+	}
+	var hn float64
+	for j, x := range hr.Embeddings[0] {
+		if x != wantH.Dense[j] {
+			t.Fatalf("hybrid dense part differs at %d", j)
+		}
+		hn += float64(x) * float64(x)
+	}
+	for j, x := range hr.Sparse[0].Val {
+		if x != wantH.Lex.Val[j] || hr.Sparse[0].Idx[j] != wantH.Lex.Idx[j] {
+			t.Fatalf("hybrid lexical part differs at %d", j)
+		}
+		hn += float64(x) * float64(x)
+	}
+	if math.Abs(hn-1) > 1e-4 {
+		t.Fatalf("hybrid vector has norm^2 %v", hn)
+	}
+	if code, body := do(t, h, "POST", "/v1/embed?features=tfidf", "application/json", `{"texts":["a"]}`); code != 400 || !strings.Contains(body, "use encoder (default) or hybrid") {
+		t.Fatalf("unknown features: %d %s", code, body)
+	}
+	// Another layer: EmbedLayer's rows, for the encoder and the hybrid.
+	code, body = do(t, h, "POST", "/v1/embed?features=hybrid&layer=bag%2Bhidden&weights=current", "application/json", `{"texts":["a lazy dog"]}`)
+	var lr EmbedResponse
+	if err := json.Unmarshal([]byte(body), &lr); code != 200 || err != nil || lr.Layer != LayerBagHidden || lr.Dim != 16+32 {
+		t.Fatalf("hybrid bag+hidden: %d %s (%v)", code, body, err)
+	}
+	if code, body := do(t, h, "POST", "/v1/embed?layer=top", "application/json", `{"texts":["a"]}`); code != 400 || !strings.Contains(body, "use one of output, bag") {
+		t.Fatalf("unknown layer: %d %s", code, body)
+	}
+
 	// curl -d sends its default form Content-Type: the body is still JSON.
 	if code, body := do(t, h, "POST", "/v1/embed", "application/x-www-form-urlencoded", `{"texts": ["a dog"]}`); code != 200 {
 		t.Fatalf("curl -d style request: %d %s", code, body)

@@ -14,7 +14,7 @@ var ErrState = errors.New("train: bad learner state")
 
 const (
 	stateMagic   = "THRL"
-	stateVersion = 1
+	stateVersion = 2 // 2 added the lexicon; 1 is read with an empty one
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -136,6 +136,14 @@ func (r *stateReader) f32sAny(what string) []float32 {
 	return dst
 }
 
+func (r *stateReader) u32s(dst []uint32, what string) {
+	n := r.count(len(dst), 4, what)
+	p := r.take(uint64(n)*4, what)
+	for i := range dst[:n] {
+		dst[i] = binary.LittleEndian.Uint32(p[i*4:])
+	}
+}
+
 func (r *stateReader) u64s(dst []uint64, what string) {
 	n := r.count(len(dst), 8, what)
 	p := r.take(uint64(n)*8, what)
@@ -165,7 +173,7 @@ func (l *Learner) MarshalBinary() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: encode config: %w", err)
 	}
-	size := 64 + len(cj) + 4*(3*len(l.emb)+2*len(l.out)) + 8*len(l.keySync) + 4*l.queue.cap*(l.queue.dim+6)
+	size := 64 + len(cj) + 4*(3*len(l.emb)+2*len(l.mlm.out)+len(l.lex.df)) + 8*len(l.keySync) + 4*l.queue.cap*(l.queue.dim+6)
 	w := &stateWriter{b: make([]byte, 0, size)}
 	w.b = append(w.b, stateMagic...)
 	w.u32(stateVersion)
@@ -175,6 +183,9 @@ func (l *Learner) MarshalBinary() ([]byte, error) {
 	for _, p := range l.online.params() {
 		w.f32s(p)
 	}
+	// The stream's term statistics (the lexical channel).
+	w.u64(l.lex.docs.Load())
+	w.u32s(l.lex.df)
 	// Counters.
 	w.u64(uint64(l.step))
 	w.u64(uint64(l.micro))
@@ -193,10 +204,10 @@ func (l *Learner) MarshalBinary() ([]byte, error) {
 		w.f32s(l.opt.v[k])
 		w.f32s(l.grads[k])
 	}
-	w.f32s(l.out)
-	w.f32s(l.outAcc)
+	w.f32s(l.mlm.out)
+	w.f32s(l.mlm.outAcc)
 	writeSparse(w, &l.embGrad)
-	writeSparse(w, &l.outGrad)
+	writeSparse(w, &l.mlm.outGrad)
 	// Queue.
 	q := &l.queue
 	w.u64(uint64(q.n))
@@ -267,42 +278,62 @@ func readSparse(r *stateReader, s *sparseGrad, rowsMax int, workers int, what st
 	}
 }
 
+// readLexicon decodes the term statistics into x (sized for the
+// configuration).
+func readLexicon(r *stateReader, x *lexicon) {
+	docs := r.u64("lexicon documents")
+	r.u32s(x.df, "lexicon document frequencies")
+	for _, d := range x.df {
+		if uint64(d) > docs {
+			r.fail("lexicon document frequency %d over %d documents", d, docs)
+			break
+		}
+	}
+	x.docs.Store(docs)
+}
+
 // readHeader checks the checksum, magic and version and decodes the config.
-func readHeader(data []byte) (*stateReader, Config, error) {
+func readHeader(data []byte) (*stateReader, Config, uint32, error) {
 	var cfg Config
 	if len(data) < 12 {
-		return nil, cfg, fmt.Errorf("%w: %d bytes is too short", ErrState, len(data))
+		return nil, cfg, 0, fmt.Errorf("%w: %d bytes is too short", ErrState, len(data))
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return nil, cfg, fmt.Errorf("%w: checksum %08x, want %08x (truncated or corrupt)", ErrState, got, sum)
+		return nil, cfg, 0, fmt.Errorf("%w: checksum %08x, want %08x (truncated or corrupt)", ErrState, got, sum)
 	}
 	if string(body[:4]) != stateMagic {
-		return nil, cfg, fmt.Errorf("%w: not a learner state (magic %q)", ErrState, body[:4])
+		return nil, cfg, 0, fmt.Errorf("%w: not a learner state (magic %q)", ErrState, body[:4])
 	}
 	r := &stateReader{b: body[4:]}
-	if v := r.u32("version"); v != stateVersion {
-		return nil, cfg, fmt.Errorf("%w: format version %d, this build reads %d", ErrState, v, stateVersion)
+	v := r.u32("version")
+	if r.err == nil && (v < 1 || v > stateVersion) {
+		return nil, cfg, v, fmt.Errorf("%w: format version %d, this build reads 1 to %d (a newer build wrote it?)", ErrState, v, stateVersion)
 	}
 	n := r.count(-1, 1, "config")
 	cj := r.take(uint64(n), "config")
 	if r.err != nil {
-		return nil, cfg, r.err
+		return nil, cfg, v, r.err
 	}
 	if err := json.Unmarshal(cj, &cfg); err != nil {
-		return nil, cfg, fmt.Errorf("%w: config: %v", ErrState, err)
+		return nil, cfg, v, fmt.Errorf("%w: config: %v", ErrState, err)
 	}
 	cfg.Workers = 1
-	if err := cfg.Validate(); err != nil {
-		return nil, cfg, fmt.Errorf("%w: %v", ErrState, err)
+	if v == 1 {
+		// Version 1 predates the lexical channel: its term statistics
+		// start empty, at the default width.
+		cfg.LexBuckets, cfg.LexWeight = DefaultLexBuckets, DefaultLexWeight
 	}
-	return r, cfg, nil
+	if err := cfg.Validate(); err != nil {
+		return nil, cfg, v, fmt.Errorf("%w: %v", ErrState, err)
+	}
+	return r, cfg, v, nil
 }
 
 // LoadEncoder decodes the online encoder from a learner state written by
 // MarshalBinary.
 func LoadEncoder(blob []byte) (*Encoder, error) {
-	r, cfg, err := readHeader(blob)
+	r, cfg, v, err := readHeader(blob)
 	if err != nil {
 		return nil, err
 	}
@@ -311,11 +342,14 @@ func LoadEncoder(blob []byte) (*Encoder, error) {
 	if weights*4 > uint64(len(blob)) {
 		return nil, fmt.Errorf("%w: %d weights do not fit in %d bytes", ErrState, weights, len(blob))
 	}
-	e := &Encoder{cfg: cfg, emb: make([]float32, cfg.Buckets*cfg.EmbedDim)}
+	e := &Encoder{cfg: cfg, emb: make([]float32, cfg.Buckets*cfg.EmbedDim), lex: newLexicon(cfg.LexBuckets)}
 	e.online = newMLP(cfg.EmbedDim, cfg.HiddenDim, cfg.OutDim, cfg.Activation == ActivationGELU)
 	r.f32s(e.emb, "embedding table")
 	for i, p := range e.online.params() {
 		r.f32s(p, fmt.Sprintf("mlp parameter %d", i))
+	}
+	if v >= 2 {
+		readLexicon(r, e.lex)
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -329,7 +363,7 @@ func LoadEncoder(blob []byte) (*Encoder, error) {
 // other settings (learning rates, weights, Workers, ...) stay in force, so a
 // resumed run may change them. On error the learner is unchanged.
 func (l *Learner) UnmarshalBinary(data []byte) error {
-	r, bc, err := readHeader(data)
+	r, bc, v, err := readHeader(data)
 	if err != nil {
 		return err
 	}
@@ -345,6 +379,9 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	r.f32s(n.emb, "embedding table")
 	for i, p := range n.online.params() {
 		r.f32s(p, fmt.Sprintf("mlp parameter %d", i))
+	}
+	if v >= 2 {
+		readLexicon(r, n.lex)
 	}
 	step := int64(r.u64("step"))
 	micro := r.u64("micro")
@@ -378,16 +415,16 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 			(c.EmbedOptimizer == EmbedSGD && outAcc != nil) {
 			r.fail("output table of %d floats (accumulators %d) does not fit the configuration", len(out), len(outAcc))
 		}
-		n.ensureMLM()
-		n.out, n.outAcc = out, outAcc
+		n.mlm.ensure()
+		n.mlm.out, n.mlm.outAcc = out, outAcc
 	} else if outAcc != nil {
 		r.fail("output accumulators without an output table")
 	}
 	readSparse(r, &n.embGrad, c.Buckets, c.Workers, "embedding gradients")
-	if n.out != nil {
-		readSparse(r, &n.outGrad, c.MLMBuckets, c.Workers, "output gradients")
+	if n.mlm.out != nil {
+		readSparse(r, &n.mlm.outGrad, c.MLMBuckets, c.Workers, "output gradients")
 	} else {
-		readSparse(r, &n.outGrad, 0, c.Workers, "output gradients")
+		readSparse(r, &n.mlm.outGrad, 0, c.Workers, "output gradients")
 	}
 	q := &n.queue
 	qn, qh := r.u64("queue length"), r.u64("queue head")
@@ -416,8 +453,10 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.emb, l.keyEmb, l.keySync, l.embAcc = n.emb, n.keyEmb, n.keySync, n.embAcc
-	l.online, l.key, l.opt, l.out, l.outAcc = n.online, n.key, n.opt, n.out, n.outAcc
-	l.grads, l.embGrad, l.outGrad, l.micro = n.grads, n.embGrad, n.outGrad, n.micro
+	l.online, l.key, l.opt = n.online, n.key, n.opt
+	l.mlm.out, l.mlm.outAcc, l.mlm.outGrad = n.mlm.out, n.mlm.outAcc, n.mlm.outGrad
+	l.grads, l.embGrad, l.micro = n.grads, n.embGrad, n.micro
 	l.queue, l.health, l.rng, l.step, l.seen, l.powM = n.queue, n.health, n.rng, n.step, n.seen, n.powM
+	l.lex = n.lex
 	return nil
 }

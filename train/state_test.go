@@ -150,7 +150,7 @@ func quoteBytes(b []byte) string {
 
 func fuzzConfig() Config {
 	return Config{Buckets: 16, EmbedDim: 2, HiddenDim: 3, OutDim: 2, QueueSize: 4, MLMWeight: 0.1,
-		MLMBuckets: 4, MLMNegatives: 1, HealthSample: 4, Workers: 1, Seed: 3}
+		MLMBuckets: 4, MLMNegatives: 1, HealthSample: 4, Workers: 1, Seed: 3, LexBuckets: 8}
 }
 
 // FuzzUnmarshalBinary: decoding arbitrary bytes never panics, and whatever
@@ -179,6 +179,15 @@ func FuzzUnmarshalBinary(f *testing.F) {
 			out, err := n.MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
+			}
+			if data[4] == 1 {
+				// A version-1 state is migrated: its re-encoding is a
+				// version-2 state that must decode to the same bytes.
+				m, _ := NewLearner(cfg)
+				if err := m.UnmarshalBinary(out); err != nil {
+					t.Fatalf("migrated state does not decode: %v", err)
+				}
+				data, _ = m.MarshalBinary()
 			}
 			if !bytes.Equal(out, data) {
 				t.Fatalf("accepted state re-encodes differently")

@@ -409,7 +409,7 @@ func (t *Trainer) trainBatch(b *sampler.Batch) StepStats {
 	for i := range b.Examples {
 		e := &b.Examples[i]
 		exs[i] = Example{
-			ViewA: e.ViewA, ViewB: e.ViewB, MaskedA: e.MaskedA, MaskedB: e.MaskedB,
+			Text: e.Text, ViewA: e.ViewA, ViewB: e.ViewB, MaskedA: e.MaskedA, MaskedB: e.MaskedB,
 			Cluster: e.ClusterID, Domain: e.Domain,
 			Record: recordID(e.Topic, e.Partition, e.Offset),
 		}
@@ -599,12 +599,6 @@ func (t *Trainer) failure() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.runErr
-}
-
-// currentEncoder returns the embedding function of the current weights and
-// their step.
-func (t *Trainer) currentEncoder() (func([]string) [][]float32, int64) {
-	return t.learner.Embed, t.step.Load()
 }
 
 // promotedEncoder returns the promoted checkpoint's encoder, or nil while
