@@ -16,7 +16,7 @@
 // # Features
 //
 // A Features turns texts into a Matrix of rows (dense, or compressed sparse
-// rows). Three are provided:
+// rows). These are provided:
 //
 //   - "encoder" (NewEncoderFeatures): a train.Encoder's L2-normalised
 //     embeddings, embedded in chunks of 512 texts over Workers goroutines;
@@ -24,10 +24,17 @@
 //     checkpoint's encoder (its train.Config), freshly initialised by
 //     train.NewLearner with a seed: what the architecture gives before any
 //     training;
-//   - "tfidf" (NewTFIDF): lower-cased word unigrams and bigrams (a word is
-//     a maximal run of letters and digits), hashed by xxhash into 2^18
-//     columns, term counts times idf = ln((1+N)/(1+df)) + 1 with N and df
-//     counted on the task's whole train split, L2-normalised; sparse;
+//   - "hybrid" (NewHybridFeatures): train.Encoder.EmbedHybrid, the
+//     encoder's embedding joined with a TF-IDF vector over the term
+//     statistics of the stream the encoder was trained on (its
+//     checkpoint carries them; nothing is counted on the task); sparse;
+//   - "tfidf" (NewTFIDF): scikit-learn's TfidfVectorizer(ngram_range=(1,
+//     2), sublinear_tf=True): train.Terms (lower-cased tokens of at least
+//     two letters, digits or underscores, and adjacent pairs), the exact
+//     vocabulary of the task's whole train split, 1 + ln(tf) times
+//     idf = ln((1+N)/(1+df)) + 1 with N and df counted there, L2-normalised;
+//     sparse. TestTFIDFMatchesReference holds it within a point of
+//     scikit-learn on the same draws of every real task;
 //   - a caller's name (NewVectorFeatures): external per-text vectors read
 //     from DIR/TASK/SPLIT.vec (or DIR/SPLIT.vec), one line per example of
 //     the split as `fasttext print-sentence-vectors` writes them, looked up
@@ -92,9 +99,13 @@
 //
 // A Result marshals to JSON as
 //
-//	{"task", "features" (encoder|tfidf|random|a vectors name), "classifier" (linear|knn),
+//	{"task", "features" (encoder|hybrid|tfidf|random|a vectors name), "classifier" (linear|knn),
 //	 "labels_per_class" (a number, or "all"), "accuracy_mean", "accuracy_std",
-//	 "macro_f1_mean", "macro_f1_std", "draws"}
+//	 "macro_f1_mean", "macro_f1_std", "draws", "dev_accuracy_mean"}
+//
+// dev_accuracy_mean is the mean over the draws of the dev accuracy of the
+// C (or k) each draw chose: the figure to choose settings by, so that the
+// test split stays unseen.
 //
 // # Concurrency
 //

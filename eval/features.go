@@ -6,11 +6,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
-	"unicode"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/thresher-ml/thresher/train"
 )
@@ -20,6 +16,7 @@ const (
 	FeaturesEncoder = "encoder"
 	FeaturesRandom  = "random"
 	FeaturesTFIDF   = "tfidf"
+	FeaturesHybrid  = "hybrid"
 )
 
 // Features turns texts into feature rows. Transform calls progress (when
@@ -82,17 +79,29 @@ func (f *EncoderFeatures) Transform(ctx context.Context, texts []string, progres
 // encodeChunk shared by workers goroutines.
 func embedChunks(ctx context.Context, texts []string, d, workers int, embed func([]string) [][]float32, progress func(n int)) (*Matrix, error) {
 	m := &Matrix{Rows: len(texts), Cols: d, Dense: make([]float32, len(texts)*d)}
+	err := forChunks(ctx, len(texts), workers, func(lo, hi int) {
+		for i, v := range embed(texts[lo:hi]) {
+			copy(m.Dense[(lo+i)*d:(lo+i+1)*d], v)
+		}
+	}, progress)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// forChunks calls fn on [lo, hi) chunks of encodeChunk of n items, shared
+// by workers goroutines, and progress (when not nil) after each.
+func forChunks(ctx context.Context, n, workers int, fn func(lo, hi int), progress func(n int)) error {
 	chunks := make(chan int)
 	var wg sync.WaitGroup
-	for range min(workers, (len(texts)+encodeChunk-1)/encodeChunk) {
+	for range min(workers, (n+encodeChunk-1)/encodeChunk) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for lo := range chunks {
-				hi := min(lo+encodeChunk, len(texts))
-				for i, v := range embed(texts[lo:hi]) {
-					copy(m.Dense[(lo+i)*d:(lo+i+1)*d], v)
-				}
+				hi := min(lo+encodeChunk, n)
+				fn(lo, hi)
 				if progress != nil {
 					progress(hi - lo)
 				}
@@ -101,7 +110,7 @@ func embedChunks(ctx context.Context, texts []string, d, workers int, embed func
 	}
 	var err error
 feed:
-	for lo := 0; lo < len(texts); lo += encodeChunk {
+	for lo := 0; lo < n; lo += encodeChunk {
 		select {
 		case chunks <- lo:
 		case <-ctx.Done():
@@ -111,35 +120,41 @@ feed:
 	}
 	close(chunks)
 	wg.Wait()
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
+	return err
 }
 
-// DefaultTFIDFBuckets is the default number of hashed TF-IDF columns.
-const DefaultTFIDFBuckets = 1 << 18
-
-// TFIDF is the bag-of-words baseline: lower-cased word unigrams and
-// bigrams (words are maximal runs of letters and digits), hashed with
-// xxhash into Buckets columns; a row is the term counts times
-// idf = ln((1+N)/(1+df)) + 1, with N and df counted on the texts it was
-// fitted on, then L2-normalised. Sparse rows.
+// TFIDF is the bag-of-words baseline, scikit-learn's
+// TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True): the terms are
+// train.Terms (lower-cased tokens of two or more letters, digits or
+// underscores, and adjacent pairs of them), the vocabulary is every term of
+// the texts it was fitted on (exact: 64-bit term hashes, no buckets); a row
+// is 1 + ln(tf) times idf = ln((1+N)/(1+df)) + 1 (N and df counted on the
+// fitted texts), L2-normalised. Terms outside the vocabulary are ignored.
+// Sparse rows.
 type TFIDF struct {
-	buckets int
-	idf     []float32
+	vocab map[uint64]int32
+	idf   []float32
 }
 
-// NewTFIDF fits the document frequencies on texts (the task's train
-// split); buckets <= 0 means DefaultTFIDFBuckets.
-func NewTFIDF(texts []string, buckets int) *TFIDF {
-	if buckets <= 0 {
-		buckets = DefaultTFIDFBuckets
-	}
-	df := make([]int32, buckets)
+// NewTFIDF fits the vocabulary and document frequencies on texts (the
+// task's train split).
+func NewTFIDF(texts []string) *TFIDF {
+	vocab := map[uint64]int32{}
+	var df []int32
+	var hs []uint64
 	var cols []int32
 	for _, t := range texts {
-		cols = termColumns(t, buckets, cols[:0])
+		hs = train.Terms(t, hs[:0])
+		cols = cols[:0]
+		for _, h := range hs {
+			c, ok := vocab[h]
+			if !ok {
+				c = int32(len(df))
+				vocab[h] = c
+				df = append(df, 0)
+			}
+			cols = append(cols, c)
+		}
 		slices.Sort(cols)
 		for i, c := range cols {
 			if i == 0 || c != cols[i-1] {
@@ -147,20 +162,24 @@ func NewTFIDF(texts []string, buckets int) *TFIDF {
 			}
 		}
 	}
-	idf := make([]float32, buckets)
+	idf := make([]float32, len(df))
 	n := float64(len(texts))
 	for c, d := range df {
 		idf[c] = float32(math.Log((1+n)/(1+float64(d))) + 1)
 	}
-	return &TFIDF{buckets: buckets, idf: idf}
+	return &TFIDF{vocab: vocab, idf: idf}
 }
 
 // Name returns FeaturesTFIDF.
 func (f *TFIDF) Name() string { return FeaturesTFIDF }
 
+// Vocabulary is the number of terms (columns).
+func (f *TFIDF) Vocabulary() int { return len(f.idf) }
+
 // Transform returns the texts' TF-IDF rows.
 func (f *TFIDF) Transform(ctx context.Context, texts []string, progress func(n int)) (*Matrix, error) {
-	m := &Matrix{Rows: len(texts), Cols: f.buckets, Ptr: make([]int, 1, len(texts)+1)}
+	m := &Matrix{Rows: len(texts), Cols: max(len(f.idf), 1), Ptr: make([]int, 1, len(texts)+1)}
+	var hs []uint64
 	var cols []int32
 	for i, t := range texts {
 		if i%1024 == 0 {
@@ -168,7 +187,13 @@ func (f *TFIDF) Transform(ctx context.Context, texts []string, progress func(n i
 				return nil, err
 			}
 		}
-		cols = termColumns(t, f.buckets, cols[:0])
+		hs = train.Terms(t, hs[:0])
+		cols = cols[:0]
+		for _, h := range hs {
+			if c, ok := f.vocab[h]; ok {
+				cols = append(cols, c)
+			}
+		}
 		slices.Sort(cols)
 		start := len(m.Idx)
 		var ss float64
@@ -177,7 +202,7 @@ func (f *TFIDF) Transform(ctx context.Context, texts []string, progress func(n i
 			for k < len(cols) && cols[k] == cols[j] {
 				k++
 			}
-			v := float32(k-j) * f.idf[cols[j]]
+			v := float32(1+math.Log(float64(k-j))) * f.idf[cols[j]]
 			m.Idx = append(m.Idx, cols[j])
 			m.Val = append(m.Val, v)
 			ss += float64(v) * float64(v)
@@ -200,17 +225,60 @@ func (f *TFIDF) Transform(ctx context.Context, texts []string, progress func(n i
 	return m, nil
 }
 
-// termColumns appends the hashed column of every unigram and bigram of
-// text (with repeats) to dst.
-func termColumns(text string, buckets int, dst []int32) []int32 {
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
-	})
-	for i, w := range words {
-		dst = append(dst, int32(xxhash.Sum64String(w)%uint64(buckets)))
-		if i > 0 {
-			dst = append(dst, int32(xxhash.Sum64String(words[i-1]+" "+w)%uint64(buckets)))
-		}
+// HybridFeatures is the encoder's hybrid representation
+// (train.Encoder.EmbedHybrid): the dense embedding joined with a TF-IDF
+// vector over the term statistics of the stream the encoder was trained
+// on (no statistics of the task). Sparse rows of width HybridDim(): the
+// OutDim dense columns, then the lexical ones.
+type HybridFeatures struct {
+	name    string
+	enc     *train.Encoder
+	layer   string
+	dim     int
+	workers int
+}
+
+var _ Features = (*HybridFeatures)(nil)
+
+// NewHybridFeatures returns the feature set name (FeaturesHybrid, say)
+// of enc, its dense part from layer (train.DefaultLayer, say), over
+// workers goroutines (GOMAXPROCS when 0); an unknown layer is an error.
+func NewHybridFeatures(name string, enc *train.Encoder, layer string, workers int) (*HybridFeatures, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	return dst
+	dim, err := enc.HybridDim(layer)
+	if err != nil {
+		return nil, err
+	}
+	return &HybridFeatures{name: name, enc: enc, layer: layer, dim: dim, workers: workers}, nil
+}
+
+// Name returns the feature set's name.
+func (f *HybridFeatures) Name() string { return f.name }
+
+// Transform returns the texts' hybrid rows.
+func (f *HybridFeatures) Transform(ctx context.Context, texts []string, progress func(n int)) (*Matrix, error) {
+	rows := make([]train.Hybrid, len(texts))
+	err := forChunks(ctx, len(texts), f.workers, func(lo, hi int) {
+		hs, _ := f.enc.EmbedHybrid(texts[lo:hi], f.layer) // the layer was checked by NewHybridFeatures
+		copy(rows[lo:hi], hs)
+	}, progress)
+	if err != nil {
+		return nil, err
+	}
+	od := int32(f.dim - f.enc.Config().LexBuckets)
+	m := &Matrix{Rows: len(texts), Cols: f.dim, Ptr: make([]int, 1, len(texts)+1)}
+	for _, r := range rows {
+		for j, v := range r.Dense {
+			m.Idx = append(m.Idx, int32(j))
+			m.Val = append(m.Val, v)
+		}
+		for j, c := range r.Lex.Idx {
+			m.Idx = append(m.Idx, od+c)
+			m.Val = append(m.Val, r.Lex.Val[j])
+		}
+		m.Ptr = append(m.Ptr, len(m.Idx))
+	}
+	return m, nil
 }

@@ -111,11 +111,17 @@ func (p *Periodic) probeConfig() Config {
 		Classifiers: []string{ClassifierLinear}}
 }
 
-// Evaluate scores enc on every task. It embeds each task's texts once and
+// Evaluate scores enc (its train.DefaultLayer representation, as thresher
+// eval's "encoder") on every task. It embeds each task's texts once and
 // fits the linear probe for every budget and draw (Evaluate also fits the
 // kNN probe; its rows are dropped, the gate reads the linear probe).
 func (p *Periodic) Evaluate(ctx context.Context, enc *train.Encoder, step int64) ([]train.EvalScore, error) {
-	feats := []Features{NewEncoderFeatures(FeaturesEncoder, enc, p.cfg.Workers)}
+	// The representation thresher eval probes by default.
+	f, err := NewLayerFeatures(FeaturesEncoder, enc, train.DefaultLayer, p.cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	feats := []Features{f}
 	var out []train.EvalScore
 	for _, task := range p.tasks {
 		began := time.Now()

@@ -162,6 +162,7 @@ type Result struct {
 	MacroF1Mean    float64        `json:"macro_f1_mean"`
 	MacroF1Std     float64        `json:"macro_f1_std"`
 	Draws          int            `json:"draws"`
+	DevAccuracy    float64        `json:"dev_accuracy_mean"` // mean over the draws of the accuracy on dev of the chosen C or k
 
 	// Chosen is the C (linear) or k (knn) each draw chose on dev.
 	Chosen []float64 `json:"-"`
@@ -258,7 +259,7 @@ func Evaluate(ctx context.Context, task *Task, feats []Features, cfg Config, pro
 
 	// One job per (feature set, labels value, draw).
 	type job struct{ fi, li, d int }
-	type score struct{ acc, f1, chosen float64 }
+	type score struct{ acc, f1, chosen, dev float64 }
 	var jobs []job
 	for li, l := range cfg.LabelsPerClass {
 		for d := range drawsFor(l, cfg.Draws) {
@@ -291,15 +292,15 @@ func Evaluate(ctx context.Context, task *Task, feats []Features, cfg Config, pro
 				m := fm[jb.fi]
 				x := m.train.Select(local)
 				if linear {
-					lin, _ := SelectC(x, y, k, m.dev, task.Dev.Labels, cfg.Cs)
+					lin, devAccs := SelectC(x, y, k, m.dev, task.Dev.Labels, cfg.Cs)
 					pred := lin.Predict(m.test)
-					scores[j][0] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), lin.C}
+					scores[j][0] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), lin.C, slices.Max(devAccs)}
 				}
 				if knn {
 					kmax := cfg.Ks[len(cfg.Ks)-1]
-					bestK, _ := SelectK(Neighbours(x, m.dev, kmax), y, k, task.Dev.Labels, cfg.Ks)
+					bestK, devAccs := SelectK(Neighbours(x, m.dev, kmax), y, k, task.Dev.Labels, cfg.Ks)
 					pred := KNNPredict(Neighbours(x, m.test, bestK), y, k, bestK)
-					scores[j][1] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), float64(bestK)}
+					scores[j][1] = score{Accuracy(task.Test.Labels, pred), MacroF1(task.Test.Labels, pred, k), float64(bestK), slices.Max(devAccs)}
 				}
 				report(Progress{Task: task.Name, Stage: StageFit, Done: int(done.Add(1)), Total: len(jobs)})
 			}
@@ -317,16 +318,17 @@ func Evaluate(ctx context.Context, task *Task, feats []Features, cfg Config, pro
 				continue
 			}
 			for li, l := range cfg.LabelsPerClass {
-				var accs, f1s, chosen []float64
+				var accs, f1s, chosen, devs []float64
 				for j, jb := range jobs {
 					if jb.fi == fi && jb.li == li {
 						s := scores[j][ci]
-						accs, f1s, chosen = append(accs, s.acc), append(f1s, s.f1), append(chosen, s.chosen)
+						accs, f1s, chosen, devs = append(accs, s.acc), append(f1s, s.f1), append(chosen, s.chosen), append(devs, s.dev)
 					}
 				}
 				r := Result{Task: task.Name, Features: f.Name(), Classifier: cl, LabelsPerClass: l, Draws: len(accs), Chosen: chosen}
 				r.AccuracyMean, r.AccuracyStd = meanStd(accs)
 				r.MacroF1Mean, r.MacroF1Std = meanStd(f1s)
+				r.DevAccuracy, _ = meanStd(devs)
 				out = append(out, r)
 			}
 		}

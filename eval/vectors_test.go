@@ -253,7 +253,7 @@ func TestVectorFeaturesEvaluate(t *testing.T) {
 	}
 	cfg := Config{LabelsPerClass: []LabelsPerClass{4}, Draws: 2, Workers: 2}
 	cfg.SetDefaults()
-	res, err := Evaluate(context.Background(), task, []Features{f, NewTFIDF(task.Train.Texts, 0)}, cfg, nil)
+	res, err := Evaluate(context.Background(), task, []Features{f, NewTFIDF(task.Train.Texts)}, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestEvaluateClassifiers(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Evaluate(context.Background(), task, []Features{f, NewTFIDF(task.Train.Texts, 0)}, cfg, nil)
+		res, err := Evaluate(context.Background(), task, []Features{f, NewTFIDF(task.Train.Texts)}, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
