@@ -35,6 +35,7 @@ const (
 	DefaultMaskSpan           = 3.0
 	DefaultCropMin            = 0.6
 	DefaultStrength           = 1.0
+	DefaultViews              = ViewsSplit
 	DefaultMaskToken          = "[MASK]"
 	DefaultNegatives          = 32
 	DefaultNegativePool       = 4096
@@ -79,7 +80,13 @@ type Config struct {
 	// (negative: no replay).
 	ReplayPerDomain int `yaml:"replay_per_domain"`
 
-	// Views. Strength scales every knob: the effective dropout and mask
+	// Views: ViewsAugment makes each view by cropping, dropout and
+	// masking the record's words; ViewsSplit deals the words into two
+	// disjoint halves (each word to one view, at random, in order), and
+	// makes each view's masked words (the word-prediction targets) the
+	// words of the other view.
+	Views string `yaml:"views"`
+	// Strength scales every knob: the effective dropout and mask
 	// fraction are Strength times theirs, and a crop keeps at least
 	// 1 - Strength*(1-CropMin) of the words.
 	Strength     float64 `yaml:"strength"`
@@ -124,6 +131,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ReplayPerDomain == 0 {
 		c.ReplayPerDomain = DefaultReplayPerDomain
+	}
+	if c.Views == "" {
+		c.Views = DefaultViews
 	}
 	if c.Strength == 0 {
 		c.Strength = DefaultStrength
@@ -212,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplayPerDomain > 1<<24 {
 		add("replay_per_domain: %d must be at most %d", c.ReplayPerDomain, 1<<24)
+	}
+	if c.Views != ViewsAugment && c.Views != ViewsSplit {
+		add("views: %q is not %s or %s", c.Views, ViewsAugment, ViewsSplit)
 	}
 	if !(c.Strength >= -1e9) || c.Strength > 1e9 {
 		add("strength: %v must be a finite number", c.Strength)

@@ -53,7 +53,14 @@
 // batch holds its fresh examples first, then the replayed ones.
 //
 // Views. Each example carries two views of its source text's words
-// (whitespace-separated), each built independently: a random crop (a
+// (whitespace-separated). With Views "split" (the default) the words are
+// dealt at random into two disjoint halves, each keeping the record's
+// order (a record of two words or more leaves neither empty; a record of
+// one word gives it to both), and each view's MaskedA/MaskedB lists the
+// other view's words: the targets a word-prediction objective would
+// predict. Views that share no words make the contrastive task topical
+// rather than lexical, which probes better downstream (docs/results.md).
+// With Views "augment" each view is built independently: a random crop (a
 // contiguous window of at least 1-Strength×(1-CropMin) of the words), then
 // token dropout (each word dropped with probability Strength×Dropout,
 // never all), then span masking (Strength×MaskFraction of the words, in

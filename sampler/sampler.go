@@ -635,8 +635,7 @@ func (s *Sampler) makeBatch() *Batch {
 		e.Replay = replay[i]
 		s.words = splitWords(s.words, r.text)
 		e.Words = int32(len(s.words))
-		e.ViewA, e.MaskedA = s.vw.view(s.rng, s.words)
-		e.ViewB, e.MaskedB = s.vw.view(s.rng, s.words)
+		e.ViewA, e.MaskedA, e.ViewB, e.MaskedB = s.vw.views(s.rng, s.words)
 		b.Examples[i] = e
 		if e.Replay {
 			s.replayed++

@@ -453,7 +453,7 @@ func TestViews(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
-			cfg.Seed, cfg.Pacing = 11, PacingNone
+			cfg.Seed, cfg.Pacing, cfg.Views = 11, PacingNone, ViewsAugment
 			s := newSampler(t, cfg, store)
 			var words, kept, masked float64
 			for range 8 {
@@ -497,6 +497,55 @@ func TestViews(t *testing.T) {
 				t.Errorf("masked %.3f of the kept words, want %.2f", m, c.maskShare)
 			}
 		})
+	}
+}
+
+// TestSplitViews: views "split" deal a record's words into two disjoint
+// halves, in order, about evenly, neither empty (for two words or more);
+// each view's targets are the other view's words.
+func TestSplitViews(t *testing.T) {
+	store, _ := sharedLake(t)
+	s := newSampler(t, Config{Seed: 5, Pacing: PacingNone, Views: ViewsSplit}, store)
+	var words, inA float64
+	for range 8 {
+		for _, e := range next(t, s).Examples {
+			orig := strings.Fields(e.Text)
+			a, b := strings.Fields(e.ViewA), strings.Fields(e.ViewB)
+			if len(orig) < 2 {
+				if e.ViewA != e.ViewB {
+					t.Fatalf("a record of %d words: views %q and %q", len(orig), e.ViewA, e.ViewB)
+				}
+				continue
+			}
+			if len(a) == 0 || len(b) == 0 || len(a)+len(b) != len(orig) {
+				t.Fatalf("views %q and %q do not split %q", e.ViewA, e.ViewB, e.Text)
+			}
+			if !isSubsequence(a, orig) || !isSubsequence(b, orig) {
+				t.Fatalf("views %q and %q are not in the order of %q", e.ViewA, e.ViewB, e.Text)
+			}
+			// Every word of the record is in exactly one view: merging the
+			// two subsequences back gives the record's multiset of words.
+			count := map[string]int{}
+			for _, w := range orig {
+				count[w]++
+			}
+			for _, w := range append(append([]string(nil), a...), b...) {
+				count[w]--
+			}
+			for w, n := range count {
+				if n != 0 {
+					t.Fatalf("word %q is %d times too often in the views of %q", w, -n, e.Text)
+				}
+			}
+			if !reflect.DeepEqual(e.MaskedA, b) || !reflect.DeepEqual(e.MaskedB, a) {
+				t.Fatalf("targets %q / %q are not the other view's words %q / %q", e.MaskedA, e.MaskedB, b, a)
+			}
+			words += float64(len(orig))
+			inA += float64(len(a))
+		}
+	}
+	if f := inA / words; math.Abs(f-0.5) > 0.03 {
+		t.Errorf("view A holds %.3f of the words, want about half", f)
 	}
 }
 

@@ -3,9 +3,16 @@ package sampler
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+)
+
+// View kinds (Config.Views).
+const (
+	ViewsAugment = "augment" // crop, dropout and mask each view
+	ViewsSplit   = "split"   // disjoint halves of the words; each view's targets are the other's words
 )
 
 // viewer builds augmented views of a record's words. Its buffers are
@@ -16,7 +23,9 @@ type viewer struct {
 	span     float64 // mean masked span length
 	keepMin  float64 // a crop keeps at least this share of the words
 	token    string
+	split    bool
 
+	half  [2][]string
 	kept  []string
 	marks []bool
 	sb    strings.Builder
@@ -30,7 +39,34 @@ func newViewer(c *Config) *viewer {
 		span:     c.MaskSpan,
 		keepMin:  min(1, max(0, 1-st*(1-c.CropMin))),
 		token:    c.MaskToken,
+		split:    c.Views == ViewsSplit,
 	}
+}
+
+// views returns the two views of words and the words each masked.
+func (v *viewer) views(rng *rand.Rand, words []string) (a string, ma []string, b string, mb []string) {
+	if !v.split || len(words) < 2 {
+		a, ma = v.view(rng, words)
+		b, mb = v.view(rng, words)
+		return a, ma, b, mb
+	}
+	// Deal every word to one half at random, in order; neither half is
+	// left empty.
+	h0, h1 := v.half[0][:0], v.half[1][:0]
+	for _, w := range words {
+		if rng.Uint64()&1 == 0 {
+			h0 = append(h0, w)
+		} else {
+			h1 = append(h1, w)
+		}
+	}
+	if len(h0) == 0 || len(h1) == 0 {
+		h0, h1 = append(h0[:0], words[:len(words)/2]...), append(h1[:0], words[len(words)/2:]...)
+	}
+	v.half[0], v.half[1] = h0, h1
+	// No masking: each view's targets are the other view's words.
+	a, b = joinWords(&v.sb, h0, nil, ""), joinWords(&v.sb, h1, nil, "")
+	return a, slices.Clone(h1), b, slices.Clone(h0)
 }
 
 // view returns one augmented view of words and the words it masked, in
@@ -64,7 +100,12 @@ func (v *viewer) view(rng *rand.Rand, words []string) (string, []string) {
 		v.kept = kept
 		w = kept
 	}
-	n = len(w)
+	return v.mask(rng, w)
+}
+
+// mask span-masks w (see view).
+func (v *viewer) mask(rng *rand.Rand, w []string) (string, []string) {
+	n := len(w)
 	m := 0
 	if v.maskFrac > 0 && n > 1 {
 		m = min(n-1, int(v.maskFrac*float64(n)+rng.Float64()))
