@@ -168,7 +168,7 @@ type Probe struct {
 	Classifier     string
 	LabelsPerClass int // 0 means all
 	// Test accuracy; NaN when that feature set was not scored there.
-	Encoder, TFIDF, Random float64
+	Hybrid, Encoder, TFIDF, Random float64
 }
 
 // Summary holds the headline numbers of a built page and what each
@@ -324,6 +324,9 @@ func headline(sum *Summary, d *lakeData) [][2]string {
 	}
 	if p := sum.Probe; p != nil {
 		v := fmt.Sprintf("encoder %s vs TF-IDF %s, random encoder %s", fmtAcc(p.Encoder), fmtAcc(p.TFIDF), fmtAcc(p.Random))
+		if !math.IsNaN(p.Hybrid) {
+			v = fmt.Sprintf("hybrid %s, ", fmtAcc(p.Hybrid)) + v
+		}
 		if !math.IsNaN(p.Encoder) && !math.IsNaN(p.TFIDF) {
 			if p.Encoder > p.TFIDF {
 				v += fmt.Sprintf(" (encoder ahead by %.3f)", p.Encoder-p.TFIDF)

@@ -161,7 +161,7 @@ func trainAndEvaluate(root, dir string, store lake.Store) (map[int64][]eval.Resu
 			if err != nil {
 				return nil, "", err
 			}
-			feats = append(feats, eval.NewTFIDF(task.Train.Texts, eval.DefaultTFIDFBuckets), random)
+			feats = append(feats, eval.NewTFIDF(task.Train.Texts), random)
 		}
 		r, err := eval.Evaluate(ctx, task, feats, eval.Config{LabelsPerClass: []eval.LabelsPerClass{16}, Draws: 2, Seed: 1}, nil)
 		if err != nil {

@@ -669,20 +669,23 @@ func probesSection(d *lakeData, sum *Summary) *section {
 		promoted = promoted[len(promoted)-20:]
 	}
 	style := map[string]series{
+		"hybrid":  {color: "#e15759"},
 		"encoder": {color: "#4e79a7"},
 		"tfidf":   {color: "#f28e2b", dash: "6 3"},
 		"random":  {color: "#9c9c9c", dash: "2 3"},
 	}
 	featOrder := func(f string) int {
 		switch f {
-		case "encoder":
+		case "hybrid":
 			return 0
-		case "tfidf":
+		case "encoder":
 			return 1
-		case "random":
+		case "tfidf":
 			return 2
+		case "random":
+			return 3
 		}
-		return 3
+		return 4
 	}
 	for ki, k := range keys {
 		feats := make([]string, 0, len(curves[k]))
@@ -776,7 +779,10 @@ func probesSection(d *lakeData, sum *Summary) *section {
 	}
 	if best != nil {
 		p := &Probe{Task: best.task, Step: best.step, Classifier: best.classifier, LabelsPerClass: int(best.lpc),
-			Encoder: latest[*best].Value, TFIDF: math.NaN(), Random: math.NaN()}
+			Encoder: latest[*best].Value, Hybrid: math.NaN(), TFIDF: math.NaN(), Random: math.NaN()}
+		if r, ok := latest[full{best.probeKey, best.step, "hybrid"}]; ok {
+			p.Hybrid = r.Value
+		}
 		if r, ok := latest[full{best.probeKey, best.step, "tfidf"}]; ok {
 			p.TFIDF = r.Value
 		}

@@ -11,29 +11,28 @@
 # draws (thresher eval) on wordnet_lexname and debian_section. Last, the
 # ablations: the full configuration and one row per component turned off,
 # each trained for the ablation budget (default 5 minutes) from the same
-# curated lake (dedup off: a lake curated again with dedup effectively off).
+# curated lake (dedup off: a lake curated again with dedup off), once per
+# training seed (--seeds, default 2); a row reports the mean over the seeds
+# and its delta against the full configuration with the spread (half the
+# range) of the per-seed deltas.
 #
 # Prints one markdown table per part and writes every figure as JSON under
 # the work folder (results.json, and the raw thresher eval output).
 #
 # Usage: scripts/pretrain-bench.sh [--budget 20m] [--ablation-budget 5m]
 #          [--work DIR] [--skip-ablations] [--skip-fasttext] [--quick]
-#          [--draws 5] [--labels 16,64] [--corpus FILE] [--tasks DIR] [--bin FILE]
+#          [--draws 5] [--seeds 2] [--ablations 0,1,...] [--labels 16,64] [--corpus FILE] [--tasks DIR] [--bin FILE]
 #          [--reuse-main]
 #
 # --reuse-main keeps the lake and checkpoint of an earlier run in the same
 # work folder (its timings are in WORK/main-times) and runs the rest.
 #
-# Options of the trainer are set the usual way (THRESHER_TRAIN_<KEY>
-# variables); they apply to every training run of the benchmark, the
-# ablations adding their own on top. Unless set, the benchmark trains with
-# view strength 1.5 and a 128-wide embedding table, the best of the
-# configurations tried on the tasks' dev splits (the defaults, 1.0 and 64,
-# favour training speed).
+# The benchmark runs thresher's defaults. Options of the trainer can still
+# be set the usual way (THRESHER_TRAIN_<KEY> variables); they apply to
+# every training run of the benchmark, the ablations adding their own on
+# top.
 # Needs: go (unless --bin), fasttext (unless --skip-fasttext), python3, zcat.
 set -euo pipefail
-export THRESHER_TRAIN_SAMPLER_STRENGTH="${THRESHER_TRAIN_SAMPLER_STRENGTH:-1.5}"
-export THRESHER_TRAIN_LEARNER_EMBED_DIM="${THRESHER_TRAIN_LEARNER_EMBED_DIM:-128}"
 trap 'echo "pretrain-bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +40,8 @@ BUDGET=20m
 ABL_BUDGET=5m
 WORK=${TMPDIR:-/tmp}/thresher-pretrain-bench
 SKIP_ABL=0
+SEEDS=2
+ONLY= # comma-separated indexes into ABLATIONS (0 is the full configuration); empty: all
 SKIP_FT=0
 QUICK=0
 DRAWS=5
@@ -62,6 +63,8 @@ while [ $# -gt 0 ]; do
 	--skip-fasttext) SKIP_FT=1; shift ;;
 	--quick) QUICK=1; shift ;;
 	--draws) DRAWS=$2; shift 2 ;;
+	--seeds) SEEDS=$2; shift 2 ;;
+	--ablations) ONLY=$2; shift 2 ;;
 	--labels) LABELS=$2; shift 2 ;;
 	--corpus) CORPUS=$2; shift 2 ;;
 	--tasks) TASKS=$2; shift 2 ;;
@@ -230,39 +233,61 @@ echo "evaluating: labels per class $LABELS, $DRAWS draws"
 # name|curate environment|train environment
 ABLATIONS=(
 	"full|"
+	"disjoint views off (augmented views, strength 1.5)||THRESHER_TRAIN_SAMPLER_VIEWS=augment THRESHER_TRAIN_SAMPLER_STRENGTH=1.5"
 	"dedup off|THRESHER_CURATE_DEDUP_MAX_RECORDS=1024 THRESHER_CURATE_DEDUP_GENERATIONS=1 THRESHER_CURATE_DEDUP_THRESHOLD=1"
 	"curriculum off||THRESHER_TRAIN_SAMPLER_PACING=none"
 	"hard negatives and false-negative masking off||THRESHER_TRAIN_SAMPLER_NEGATIVES=-1 THRESHER_TRAIN_LEARNER_BETA=0 THRESHER_TRAIN_LEARNER_MASK_FALSE_NEGATIVES=none"
 	"queue off||THRESHER_TRAIN_LEARNER_QUEUE_SIZE=-1"
+	"64-wide embedding table||THRESHER_TRAIN_LEARNER_EMBED_DIM=64"
 )
 ABL_DIRS=()
+OUT_DIRS=()
 if [ $SKIP_ABL = 0 ]; then
 	i=0
 	for a in "${ABLATIONS[@]}"; do
 		IFS='|' read -r name cenv tenv <<<"$a"
-		d=$WORK/ablation-$i
-		rm -rf "$d"
-		mkdir -p "$d"
-		if [ -n "$cenv" ]; then
-			# Curate the landed raw table again with these settings.
-			cp -al "$MAIN/raw" "$d/raw"
-			env $cenv "$BIN" curate --lake "$d" --exit-on-idle 1ms >"$LOG/curate-ablation-$i.out" 2>"$LOG/curate-ablation-$i.err"
-		else
-			for sub in raw curated curriculum audit _curate; do
-				[ -e "$MAIN/$sub" ] && cp -al "$MAIN/$sub" "$d/$sub"
-			done
+		if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$i,"* ]]; then
+			i=$((i + 1))
+			continue
 		fi
-		echo "ablation: $name: training ${ABL_S}s"
-		env $tenv "$BIN" train --lake "$d" --max-duration "${ABL_S}s" --progress 60s >"$LOG/train-ablation-$i.out" 2>"$LOG/train-ablation-$i.err"
-		"$BIN" eval --lake "$d" "${TASK_ARGS[@]}" --labels-per-class "$LABELS" --draws "$DRAWS" --baseline none \
-			--json --progress 0 >"$d/eval.json" 2>"$LOG/eval-ablation-$i.err"
-		printf '%s\n%s\n%s\n%s\n' "$name" "$cenv" "$tenv" "$(tail -n1 "$LOG/train-ablation-$i.out")" >"$d/about"
-		if [ -n "$cenv" ]; then tail -n1 "$LOG/curate-ablation-$i.out" | sed 's/^curate: //' >>"$d/about"; fi
-		# The checkpoints are large; the figures are kept.
-		rm -rf "$d/checkpoints"
-		ABL_DIRS+=("$d")
+		for seed in $(seq 1 "$SEEDS"); do
+			d=$WORK/ablation-$i-seed$seed
+			rm -rf "$d"
+			mkdir -p "$d"
+			if [ -n "$cenv" ]; then
+				# Curate the landed raw table again with these settings.
+				cp -al "$MAIN/raw" "$d/raw"
+				env $cenv "$BIN" curate --lake "$d" --exit-on-idle 1ms >"$LOG/curate-ablation-$i-$seed.out" 2>"$LOG/curate-ablation-$i-$seed.err"
+			else
+				for sub in raw curated curriculum audit _curate; do
+					[ -e "$MAIN/$sub" ] && cp -al "$MAIN/$sub" "$d/$sub"
+				done
+			fi
+			echo "ablation: $name, seed $seed: training ${ABL_S}s"
+			env THRESHER_TRAIN_LEARNER_SEED=$seed THRESHER_TRAIN_SAMPLER_SEED=$seed $tenv "$BIN" train --lake "$d" --max-duration "${ABL_S}s" --progress 60s \
+				>"$LOG/train-ablation-$i-$seed.out" 2>"$LOG/train-ablation-$i-$seed.err"
+			"$BIN" eval --lake "$d" "${TASK_ARGS[@]}" --labels-per-class "$LABELS" --draws "$DRAWS" --baseline none \
+				--json --progress 0 >"$d/eval.json" 2>"$LOG/eval-ablation-$i-$seed.err"
+			printf '%s\n%s\n%s\n%s\n' "$name" "$cenv" "$tenv" "$(tail -n1 "$LOG/train-ablation-$i-$seed.out")" >"$d/about"
+			if [ $i = 0 ]; then
+				# The probed representation is a choice at evaluation: the
+				# full configuration's checkpoint probed at the output layer.
+				o=$WORK/ablation-output-seed$seed
+				rm -rf "$o"
+				mkdir -p "$o"
+				"$BIN" eval --lake "$d" "${TASK_ARGS[@]}" --labels-per-class "$LABELS" --draws "$DRAWS" --baseline none \
+					--features encoder --layer output --json --progress 0 >"$o/eval.json" 2>"$LOG/eval-ablation-output-$seed.err"
+				printf '%s\n\n%s\n%s\n' "probed at the output layer (not bag+hidden)" "eval --layer output" "$(tail -n1 "$LOG/train-ablation-$i-$seed.out")" >"$o/about"
+				OUT_DIRS+=("$o")
+			fi
+			if [ -n "$cenv" ]; then tail -n1 "$LOG/curate-ablation-$i-$seed.out" | sed 's/^curate: //' >>"$d/about"; fi
+			# The checkpoints are large; the figures are kept.
+			rm -rf "$d/checkpoints"
+			ABL_DIRS+=("$d")
+		done
 		i=$((i + 1))
 	done
+	ABL_DIRS+=("${OUT_DIRS[@]}")
 fi
 
 # ---------------------------------------------------------------- tables
@@ -292,7 +317,7 @@ main = json.load(open(os.path.join(work, "eval-main.json")))
 m = linear(main)
 tasks = sorted({k[0] for k in m}, key=lambda t: (t != "wordnet_lexname", t))
 labels = sorted({k[2] for k in m}, key=lambda l: (l == "all", int(l) if l != "all" else 0))
-feats = [f for f in ("encoder", "tfidf", "random", "fasttext") if any(k[1] == f for k in m)]
+feats = [f for f in ("hybrid", "encoder", "tfidf", "random", "fasttext") if any(k[1] == f for k in m)]
 tr = summary(train_out)
 cu = summary(curate_out)
 
@@ -343,17 +368,23 @@ result = {"budget_s": float(budget), "land_s": float(land_s), "curate_s": float(
           "main": main, "ablations": []}
 
 if abl_dirs:
-    rows = []
+    # One entry per ablation name, its runs in seed order.
+    by_name, order = {}, []
     for d in abl_dirs:
         about = open(os.path.join(d, "about")).read().split("\n")
         ev = json.load(open(os.path.join(d, "eval.json")))
         trs = {k: v for k, v in re.findall(r"(\w+)=(\S+)", about[3])}
-        rows.append((about[0], about[1], about[2], trs, linear(ev), about[4] if len(about) > 4 else ""))
-        result["ablations"].append({"name": about[0], "curate_env": about[1], "train_env": about[2],
-                                    "train": rows[-1][3], "curate": rows[-1][5], "eval": ev})
-    full = rows[0][4]
+        if about[0] not in by_name:
+            by_name[about[0]] = []
+            order.append(about[0])
+        by_name[about[0]].append((about[1], about[2], trs, linear(ev), about[4] if len(about) > 4 else ""))
+        result["ablations"].append({"name": about[0], "dir": d, "curate_env": about[1], "train_env": about[2],
+                                    "train": trs, "curate": about[4] if len(about) > 4 else "", "eval": ev})
+    full = by_name[order[0]]
+    nseeds = min(len(v) for v in by_name.values())
     print()
-    print(f"### Ablations: each row trained {abl_budget} s from the same curated lake; linear probe, test accuracy, Δ vs full@{abl_budget}s (points)")
+    print(f"### Ablations: each row trained {abl_budget} s from the same curated lake, {nseeds} training seed(s); "
+          f"linear probe test accuracy (mean over seeds), Δ vs full (mean of per-seed Δ ± half their range, points)")
     print()
     head, sep = "| configuration | steps |", "|---|---|"
     for t in tasks:
@@ -362,18 +393,29 @@ if abl_dirs:
             sep += "---|---|"
     print(head)
     print(sep)
-    for name, cenv, tenv, trs, lin, cur in rows:
-        line = f"| {name} | {trs.get('step', '?')} |"
+    for name in order:
+        runs = by_name[name]
+        steps = "/".join(r[2].get("step", "?") for r in runs)
+        line = f"| {name} | {steps} |"
         for t in tasks:
             for l in labels:
-                r, b = lin.get((t, "encoder", l)), full.get((t, "encoder", l))
-                if r is None:
+                accs = [r[3][(t, "encoder", l)]["accuracy_mean"] for r in runs if (t, "encoder", l) in r[3]]
+                if not accs:
                     line += " - | |"
                     continue
-                line += f" {cell(r)} | {delta(r['accuracy_mean'], b['accuracy_mean']) if name != rows[0][0] else ''} |"
+                mean = sum(accs) / len(accs)
+                if name == order[0]:
+                    line += f" {mean:.3f} | |"
+                    continue
+                ds = [(r[3][(t, "encoder", l)]["accuracy_mean"] - f[3][(t, "encoder", l)]["accuracy_mean"]) * 100
+                      for r, f in zip(runs, full) if (t, "encoder", l) in r[3] and (t, "encoder", l) in f[3]]
+                dm = sum(ds) / len(ds) if ds else float("nan")
+                spread = (max(ds) - min(ds)) / 2 if ds else float("nan")
+                line += f" {mean:.3f} | {dm:+.1f} ± {spread:.1f} |"
         print(line)
     print()
-    for name, cenv, tenv, trs, lin, cur in rows[1:]:
+    for name in order[1:]:
+        cenv, tenv, _, _, cur = by_name[name][0]
         env = " ".join(x for x in (cenv, tenv) if x)
         extra = f"; curate: {cur}" if cur else ""
         print(f"- {name}: {env}{extra}")

@@ -204,15 +204,19 @@ func demoEval(ctx context.Context, w io.Writer, e *env, store lake.Store, dir st
 		return err
 	}
 	const seed = 1
-	random, err := eval.NewRandomFeatures(enc.Config(), seed, 0)
+	random, err := eval.NewRandomLayerFeatures(enc.Config(), seed, train.DefaultLayer, 0)
 	if err != nil {
 		return err
 	}
-	feats := []eval.Features{
-		eval.NewEncoderFeatures(eval.FeaturesEncoder, enc, 0),
-		eval.NewTFIDF(task.Train.Texts, eval.DefaultTFIDFBuckets),
-		random,
+	hyb, err := eval.NewHybridFeatures(eval.FeaturesHybrid, enc, train.DefaultLayer, 0)
+	if err != nil {
+		return err
 	}
+	encF, err := eval.NewLayerFeatures(eval.FeaturesEncoder, enc, train.DefaultLayer, 0)
+	if err != nil {
+		return err
+	}
+	feats := []eval.Features{hyb, encF, eval.NewTFIDF(task.Train.Texts), random}
 	fmt.Fprintf(w, "      %s: %d classes (WordNet noun glosses by lexicographer file), %d labelled examples per class drawn %d times from train %d, C and k chosen on dev %d, scored on test %d\n",
 		task.Name, len(task.Classes), labels, draws, task.Train.Len(), task.Dev.Len(), task.Test.Len())
 	cfg := eval.Config{LabelsPerClass: []eval.LabelsPerClass{eval.LabelsPerClass(labels)}, Draws: draws, Seed: seed}
@@ -228,21 +232,23 @@ func demoEval(ctx context.Context, w io.Writer, e *env, store lake.Store, dir st
 	}
 	fmt.Fprintf(w, "      %-22s %-18s %-18s %s\n", "features", "linear probe", "kNN", "macro-F1 (linear)")
 	names := map[string]string{
+		eval.FeaturesHybrid:  fmt.Sprintf("hybrid (step %d)", ck.Meta.Step),
 		eval.FeaturesEncoder: fmt.Sprintf("encoder (step %d)", ck.Meta.Step),
 		eval.FeaturesTFIDF:   "TF-IDF",
 		eval.FeaturesRandom:  "random encoder",
 	}
-	for _, f := range []string{eval.FeaturesEncoder, eval.FeaturesTFIDF, eval.FeaturesRandom} {
+	for _, f := range []string{eval.FeaturesHybrid, eval.FeaturesEncoder, eval.FeaturesTFIDF, eval.FeaturesRandom} {
 		lin, knn := acc[[2]string{f, eval.ClassifierLinear}], acc[[2]string{f, eval.ClassifierKNN}]
 		fmt.Fprintf(w, "      %-22s %.3f ± %.3f      %.3f ± %.3f      %.3f\n", names[f], lin.AccuracyMean, lin.AccuracyStd, knn.AccuracyMean, knn.AccuracyStd, lin.MacroF1Mean)
 	}
 	fmt.Fprintf(w, "      (test accuracy, mean ± std over the draws; always answering the most frequent class: %.3f)\n", task.MajorityRate())
+	hybAcc := acc[[2]string{eval.FeaturesHybrid, eval.ClassifierLinear}].AccuracyMean
 	encAcc := acc[[2]string{eval.FeaturesEncoder, eval.ClassifierLinear}].AccuracyMean
 	tfAcc := acc[[2]string{eval.FeaturesTFIDF, eval.ClassifierLinear}].AccuracyMean
-	if encAcc > tfAcc {
-		fmt.Fprintf(w, "      the encoder beats TF-IDF by %.3f with %d labels per class\n", encAcc-tfAcc, labels)
+	if hybAcc > tfAcc {
+		fmt.Fprintf(w, "      thresher's hybrid representation beats TF-IDF by %.3f with %d labels per class (the encoder alone: %+.3f)\n", hybAcc-tfAcc, labels, encAcc-tfAcc)
 	} else {
-		fmt.Fprintf(w, "      TF-IDF is ahead by %.3f: %d steps are too few (train longer with --train-steps, or resume with thresher train)\n", tfAcc-encAcc, ck.Meta.Step)
+		fmt.Fprintf(w, "      TF-IDF is ahead of the hybrid representation by %.3f: %d steps are too few (train longer with --train-steps, or resume with thresher train)\n", tfAcc-hybAcc, ck.Meta.Step)
 	}
 
 	// The scores join the eval table, where the report reads them.

@@ -35,7 +35,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"[1/7]", "[2/7]", "[3/7]", "[4/7]", "[5/7]", "[6/7]", "[7/7]", "records=20000", "dlq=7",
 		"curate: windows=", "train: step=20 ", "nearest neighbours", "wordnet_lexname: 25 classes",
-		"encoder (step 20)", "TF-IDF ", "random encoder ", "lake: " + dir} {
+		"hybrid (step 20)", "encoder (step 20)", "TF-IDF ", "random encoder ", "lake: " + dir} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -79,7 +79,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("no periodic evaluation at step %d: %v", st, evaluated)
 		}
 	}
-	if !evaluated[20]["tfidf"] || !evaluated[20]["encoder"] {
+	if !evaluated[20]["tfidf"] || !evaluated[20]["encoder"] || !evaluated[20]["hybrid"] {
 		t.Errorf("step 20 not scored against TF-IDF: %v", evaluated)
 	}
 	if want := filepath.Join(dir, "report.html"); m[1] != want {

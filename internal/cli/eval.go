@@ -35,10 +35,11 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	baselines := fs.String("baseline", "tfidf,random", "baselines scored beside the encoder, comma-separated: tfidf, random (or none)")
 	var vectors stringList
 	fs.Var(&vectors, "vectors", "external vectors scored as feature set NAME, `NAME=DIR`: DIR/TASK/{train,dev,test}.vec (or DIR/{train,dev,test}.vec), one vector a line aligned with the split's lines, as fasttext print-sentence-vectors writes them (repeatable)")
-	layer := fs.String("layer", train.LayerOutput, "representation of the encoder (and of the random baseline) scored: "+strings.Join(train.Layers, ", "))
+	layer := fs.String("layer", train.DefaultLayer, "representation of the encoder (the dense part of hybrid, and the random baseline) scored: "+strings.Join(train.Layers, ", "))
+	encFeats := fs.String("features", "encoder,hybrid", "representations of the checkpoint scored, comma-separated: encoder (the dense embedding), hybrid (the embedding joined with TF-IDF over the stream's term statistics)")
+	lexWeight := fs.Float64("lex-weight", 0, "weight of the hybrid's lexical part against its dense part (0: the checkpoint's lex_weight)")
 	asJSON := fs.Bool("json", false, "print a JSON array of result rows on stdout instead of a table")
 	seed := fs.Uint64("seed", 1, "seed of the label draws and of the random encoder")
-	buckets := fs.Int("tfidf-buckets", eval.DefaultTFIDFBuckets, "hashed columns of the tfidf baseline")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "goroutines for embedding and fitting")
 	progress := fs.Duration("progress", 2*time.Second, "print a progress line to stderr this often (0: never)")
 	if err := parseFlags(fs, args); err != nil {
@@ -86,11 +87,23 @@ func runEval(ctx context.Context, e *env, args []string) error {
 			vsets = append(vsets, vectorSet{name, dir})
 		}
 	}
+	var withEncoder, withHybrid bool
+	for _, f := range strings.Split(*encFeats, ",") {
+		switch strings.TrimSpace(f) {
+		case eval.FeaturesEncoder:
+			withEncoder = true
+		case eval.FeaturesHybrid:
+			withHybrid = true
+		case "":
+		default:
+			problems = append(problems, fmt.Sprintf("--features: %q is not encoder or hybrid", f))
+		}
+	}
+	if *lexWeight < 0 {
+		problems = append(problems, "--lex-weight must not be negative")
+	}
 	if !slices.Contains(train.Layers, *layer) {
 		problems = append(problems, fmt.Sprintf("--layer %q is not one of %s", *layer, strings.Join(train.Layers, ", ")))
-	}
-	if *buckets < 1 || *buckets > 1<<26 {
-		problems = append(problems, "--tfidf-buckets must be in [1, 2^26]")
 	}
 	if *progress < 0 {
 		problems = append(problems, "--progress must not be negative")
@@ -148,27 +161,36 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "eval: checkpoint step %d, layer %s, dim %d, %d task(s)\n", ck.Meta.Step, *layer, dim, len(loaded))
 	var feats []eval.Features
 	var random eval.Features
-	if *layer == train.LayerOutput {
-		feats = append(feats, eval.NewEncoderFeatures(eval.FeaturesEncoder, enc, *workers))
-		if withRandom {
-			r, err := eval.NewRandomFeatures(enc.Config(), *seed, *workers)
+	if *lexWeight > 0 {
+		enc = enc.WithLexWeight(*lexWeight)
+	}
+	if withEncoder {
+		if *layer == train.LayerOutput {
+			feats = append(feats, eval.NewEncoderFeatures(eval.FeaturesEncoder, enc, *workers))
+		} else {
+			f, err := eval.NewLayerFeatures(eval.FeaturesEncoder, enc, *layer, *workers)
 			if err != nil {
 				return err
 			}
-			random = r
+			feats = append(feats, f)
 		}
-	} else {
-		f, err := eval.NewLayerFeatures(eval.FeaturesEncoder, enc, *layer, *workers)
+	}
+	if withHybrid {
+		f, err := eval.NewHybridFeatures(eval.FeaturesHybrid, enc, *layer, *workers)
 		if err != nil {
 			return err
 		}
 		feats = append(feats, f)
-		if withRandom {
-			r, err := eval.NewRandomLayerFeatures(enc.Config(), *seed, *layer, *workers)
-			if err != nil {
-				return err
-			}
-			random = r
+	}
+	if withRandom {
+		var err error
+		if *layer == train.LayerOutput {
+			random, err = eval.NewRandomFeatures(enc.Config(), *seed, *workers)
+		} else {
+			random, err = eval.NewRandomLayerFeatures(enc.Config(), *seed, *layer, *workers)
+		}
+		if err != nil {
+			return err
 		}
 	}
 
@@ -177,7 +199,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	for i, t := range loaded {
 		fs := append([]eval.Features(nil), feats...)
 		if withTFIDF {
-			fs = append(fs, eval.NewTFIDF(t.Train.Texts, *buckets))
+			fs = append(fs, eval.NewTFIDF(t.Train.Texts))
 		}
 		if random != nil {
 			fs = append(fs, random)

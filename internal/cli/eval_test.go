@@ -50,6 +50,7 @@ type evalRow struct {
 	MacroF1Mean    float64 `json:"macro_f1_mean"`
 	MacroF1Std     float64 `json:"macro_f1_std"`
 	Draws          int     `json:"draws"`
+	DevAccuracy    float64 `json:"dev_accuracy_mean"`
 }
 
 // TestTrainThenEval trains a small checkpoint with `thresher train` on a
@@ -83,18 +84,19 @@ func TestTrainThenEval(t *testing.T) {
 	if dec.More() {
 		t.Fatalf("more than the JSON array on stdout: %s", out)
 	}
-	if len(rows) != 6 {
-		t.Fatalf("%d rows, want 3 feature sets x 2 classifiers:\n%s", len(rows), out)
+	if len(rows) != 8 {
+		t.Fatalf("%d rows, want 4 feature sets x 2 classifiers:\n%s", len(rows), out)
 	}
 	seen := map[string]evalRow{}
 	for _, r := range rows {
 		if r.Task != "debian_section" || r.LabelsPerClass != float64(16) || r.Draws != 2 ||
-			!(r.AccuracyMean > 0 && r.AccuracyMean <= 1) || !(r.MacroF1Mean > 0 && r.MacroF1Mean <= 1) || r.AccuracyStd < 0 || r.MacroF1Std < 0 {
+			!(r.AccuracyMean > 0 && r.AccuracyMean <= 1) || !(r.MacroF1Mean > 0 && r.MacroF1Mean <= 1) || r.AccuracyStd < 0 || r.MacroF1Std < 0 ||
+			!(r.DevAccuracy > 0 && r.DevAccuracy <= 1) {
 			t.Errorf("row %+v", r)
 		}
 		seen[r.Features+"/"+r.Classifier] = r
 	}
-	for _, f := range []string{"encoder", "tfidf", "random"} {
+	for _, f := range []string{"encoder", "hybrid", "tfidf", "random"} {
 		for _, c := range []string{"linear", "knn"} {
 			if _, ok := seen[f+"/"+c]; !ok {
 				t.Errorf("no %s %s row", f, c)
@@ -137,10 +139,11 @@ func TestTrainThenEval(t *testing.T) {
 	}
 
 	// External vectors are scored under their name on the same draws, and
-	// --layer scores another representation of the encoder.
+	// --layer scores another representation of the encoder than the
+	// default bag+hidden.
 	vdir := hashedVectors(t, task, 32)
 	code, out, stderr = run(t, "eval", "--lake", lakeDir, "--task", task, "--labels-per-class", "16", "--draws", "2",
-		"--baseline", "random", "--vectors", "hashed="+vdir, "--layer", "bag+hidden", "--json", "--progress", "0")
+		"--baseline", "random", "--vectors", "hashed="+vdir, "--features", "encoder", "--layer", "output", "--json", "--progress", "0")
 	if code != ExitOK {
 		t.Fatalf("eval --vectors --layer: exit %d: %s", code, stderr)
 	}
@@ -159,9 +162,9 @@ func TestTrainThenEval(t *testing.T) {
 		t.Errorf("hashed vectors row %+v", h)
 	}
 	if e := got["encoder/linear"]; e.AccuracyMean == seen["encoder/linear"].AccuracyMean && e.MacroF1Mean == seen["encoder/linear"].MacroF1Mean {
-		t.Errorf("--layer bag+hidden scored exactly as the output layer: %+v", e)
+		t.Errorf("--layer output scored exactly as the default bag+hidden: %+v", e)
 	}
-	if !strings.Contains(stderr, "layer bag+hidden, dim ") {
+	if !strings.Contains(stderr, "layer output, dim ") {
 		t.Errorf("stderr does not name the layer: %s", stderr)
 	}
 }
