@@ -25,7 +25,9 @@
 #          [--reuse-main]
 #
 # --reuse-main keeps the lake and checkpoint of an earlier run in the same
-# work folder (its timings are in WORK/main-times) and runs the rest.
+# work folder (its timings are in WORK/main-times) and runs the rest (with
+# --skip-fasttext it keeps that run's evaluation too). --ablations 0,1
+# trains only those rows of the ablation list (0 is the full configuration).
 #
 # The benchmark runs thresher's defaults. Options of the trainer can still
 # be set the usual way (THRESHER_TRAIN_<KEY> variables); they apply to
@@ -225,9 +227,13 @@ print(max(1, round(left * rate / $FT_WORDS)))")
 fi
 
 # ---------------------------------------------------------------- eval
-echo "evaluating: labels per class $LABELS, $DRAWS draws"
-"$BIN" eval --lake "$MAIN" "${TASK_ARGS[@]}" --labels-per-class "$LABELS" --draws "$DRAWS" \
-	--baseline tfidf,random "${VEC_ARGS[@]}" --json --progress 0 >"$WORK/eval-main.json" 2>"$LOG/eval-main.err"
+if [ $REUSE = 1 ] && [ $SKIP_FT = 1 ] && [ -s "$WORK/eval-main.json" ]; then
+	echo "reusing the evaluation of $MAIN ($WORK/eval-main.json)"
+else
+	echo "evaluating: labels per class $LABELS, $DRAWS draws"
+	"$BIN" eval --lake "$MAIN" "${TASK_ARGS[@]}" --labels-per-class "$LABELS" --draws "$DRAWS" \
+		--baseline tfidf,random "${VEC_ARGS[@]}" --json --progress 0 >"$WORK/eval-main.json" 2>"$LOG/eval-main.err"
+fi
 
 # ---------------------------------------------------------------- ablations
 # name|curate environment|train environment
