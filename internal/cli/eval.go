@@ -16,7 +16,7 @@ import (
 	"github.com/thresher-ml/thresher/train"
 )
 
-const evalUsage = `--checkpoint PATH | --lake DIR  --task DIR [--task DIR ...] [--labels-per-class 16,64,all] [--draws 5] [--baseline tfidf,random] [--vectors NAME=DIR ...] [--layer output] [--json] [--seed N]`
+const evalUsage = `--checkpoint PATH | --lake DIR  --task DIR [--task DIR ...] [--labels-per-class 16,64,all] [--draws 5] [--features encoder,hybrid] [--layer bag+hidden] [--lex-weight W] [--baseline tfidf,random] [--vectors NAME=DIR ...] [--json] [--seed N]`
 
 // stringList is a repeatable string flag.
 type stringList []string
