@@ -94,7 +94,7 @@ func (x *lexicon) add(text string, hs []uint64, cols []uint32) ([]uint64, []uint
 	}
 	slices.Sort(cols)
 	for i, c := range cols {
-		if (i == 0 || c != cols[i-1]) && x.df[c] < math.MaxUint32 {
+		if (i == 0 || c != cols[i-1]) && atomic.LoadUint32(&x.df[c]) < math.MaxUint32 {
 			atomic.AddUint32(&x.df[c], 1)
 		}
 	}
