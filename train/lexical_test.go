@@ -173,7 +173,16 @@ func TestStateV1Migrated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Embed([]string{"the cat sat"})[0]; !slices.Equal(got, want) {
+	// Up to the last bits: the products' kernels differ between builds.
+	near := func(a, b []float32) bool {
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 1e-5 {
+				return false
+			}
+		}
+		return len(a) == len(b)
+	}
+	if got := e.Embed([]string{"the cat sat"})[0]; !near(got, want) {
 		t.Fatalf("encoder of a version-1 state embeds %v, want %v", got, want)
 	}
 	if e.LexDocs() != 0 || e.Config().LexBuckets != DefaultLexBuckets {
@@ -189,7 +198,7 @@ func TestStateV1Migrated(t *testing.T) {
 	if err := l.UnmarshalBinary(blob); err != nil {
 		t.Fatal(err)
 	}
-	if l.Steps() != 3 || !slices.Equal(l.Embed([]string{"the cat sat"})[0], want) {
+	if l.Steps() != 3 || !near(l.Embed([]string{"the cat sat"})[0], want) {
 		t.Fatal("learner of a version-1 state differs")
 	}
 	out := mustMarshal(t, l)
