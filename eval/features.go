@@ -228,8 +228,9 @@ func (f *TFIDF) Transform(ctx context.Context, texts []string, progress func(n i
 // HybridFeatures is the encoder's hybrid representation
 // (train.Encoder.EmbedHybrid): the dense embedding joined with a TF-IDF
 // vector over the term statistics of the stream the encoder was trained
-// on (no statistics of the task). Sparse rows of width HybridDim(): the
-// OutDim dense columns, then the lexical ones.
+// on (no statistics of the task). Sparse rows of width
+// train.Encoder.HybridDim(layer): the layer's dense columns, then the
+// lexical ones.
 type HybridFeatures struct {
 	name    string
 	enc     *train.Encoder
