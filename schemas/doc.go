@@ -11,6 +11,7 @@
 //
 //	raw/topic=T/partition=P/<first>-<last>.parquet   every valid record (RawVersion)
 //	dlq/topic=T/partition=P/<first>-<last>.parquet   records that failed to decode (DLQVersion)
+//	gaps/topic=T/partition=P/<first>-<last>.parquet  offsets the broker no longer had (GapsVersion)
 //
 // <first> and <last> are Kafka offsets written as 20 zero-padded digits, so a
 // name sorts like the offsets it carries. A segment accounts for every offset
@@ -51,6 +52,20 @@
 // The reasons, one per kind of fault, are stable strings meant for GROUP BY:
 // ReasonInvalidJSON, ReasonNotObject, ReasonMissingText, ReasonTextNotString,
 // ReasonEmptyText, ReasonInvalidUTF8, ReasonTooLarge and ReasonInvalidTS.
+//
+// # Table gaps (version 1)
+//
+// With on_gap: record, ingest lands one row, in a segment named by the
+// missing range, for every run of offsets that retention (or DeleteRecords)
+// removed before the lake consumed them; with the default on_gap: fail it
+// stops instead. Raw, dlq and gaps ranges together cover each partition's
+// offsets from its first segment on, each offset once.
+//
+//	topic, partition                 as in raw.
+//	first_offset int64, required     First missing offset.
+//	last_offset  int64, required     Last missing offset (inclusive).
+//	detected_at  timestamp(ms, UTC)  When ingest found the gap.
+//	reason       string, required    Why the offsets are missing: GapRetention.
 //
 // # Curate tables
 //

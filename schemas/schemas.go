@@ -8,15 +8,17 @@ import (
 
 // Table names: the first element of every object key of the table.
 const (
-	TableRaw = "raw"
-	TableDLQ = "dlq"
+	TableRaw  = "raw"
+	TableDLQ  = "dlq"
+	TableGaps = "gaps"
 )
 
 // Format versions. A change that a reader of the previous version would
 // misread bumps the version.
 const (
-	RawVersion = 1
-	DLQVersion = 1
+	RawVersion  = 1
+	DLQVersion  = 1
+	GapsVersion = 1
 )
 
 // Metadata keys written into every Parquet file's key/value metadata.
@@ -70,6 +72,24 @@ type DLQ struct {
 	Reason    string    `parquet:"reason,dict,zstd"`
 }
 
+// Gap reasons: why offsets of a partition never reached the lake.
+const (
+	// GapRetention: the partition's log start moved past offsets the lake
+	// had not consumed (retention or DeleteRecords removed them).
+	GapRetention = "retention"
+)
+
+// Gap is one row of the gaps table: a run of offsets of one partition that
+// the broker no longer had when ingest asked for them.
+type Gap struct {
+	Topic       string    `parquet:"topic,dict,zstd"`
+	Partition   int32     `parquet:"partition,zstd"`
+	FirstOffset int64     `parquet:"first_offset,zstd"`
+	LastOffset  int64     `parquet:"last_offset,zstd"`
+	DetectedAt  time.Time `parquet:"detected_at,timestamp(millisecond),zstd"`
+	Reason      string    `parquet:"reason,dict,zstd"`
+}
+
 var tsMillis = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
 
 // RawSchema is the Arrow schema of the raw table, column for column as Raw.
@@ -96,5 +116,15 @@ var DLQSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "kafka_ts", Type: tsMillis},
 	{Name: "key", Type: arrow.BinaryTypes.Binary, Nullable: true},
 	{Name: "value", Type: arrow.BinaryTypes.Binary},
+	{Name: "reason", Type: arrow.BinaryTypes.String},
+}, &arrow.Metadata{})
+
+// GapsSchema is the Arrow schema of the gaps table, column for column as Gap.
+var GapsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "topic", Type: arrow.BinaryTypes.String},
+	{Name: "partition", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "first_offset", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "last_offset", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "detected_at", Type: tsMillis},
 	{Name: "reason", Type: arrow.BinaryTypes.String},
 }, &arrow.Metadata{})
