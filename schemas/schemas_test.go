@@ -19,6 +19,7 @@ func TestArrowMatchesRowType(t *testing.T) {
 	}{
 		{schemas.TableRaw, schemas.RawSchema, new(schemas.Raw)},
 		{schemas.TableDLQ, schemas.DLQSchema, new(schemas.DLQ)},
+		{schemas.TableGaps, schemas.GapsSchema, new(schemas.Gap)},
 	} {
 		pq := parquet.SchemaOf(c.row)
 		fields := pq.Fields()
