@@ -231,3 +231,61 @@ func NextOffset(ctx context.Context, s Store, table, topic string, partition int
 	}
 	return last + 1, true, nil
 }
+
+// ErrOverlap is wrapped by every error about segments of one partition
+// whose ranges overlap without one holding the other: two writers committed
+// the same offsets, and a reader must not guess which copy is right.
+var ErrOverlap = errors.New("lake: overlapping segments")
+
+// OverlapError names two segments of a partition that share offsets
+// without one containing the other.
+type OverlapError struct {
+	Table, Topic string
+	Partition    int32
+	A, B         Range
+}
+
+func (e *OverlapError) Error() string {
+	return fmt.Sprintf("%v: %s and %s share offsets %d-%d",
+		ErrOverlap, segmentKey(e.Table, e.Topic, e.Partition, e.A), segmentKey(e.Table, e.Topic, e.Partition, e.B),
+		max(e.A.First, e.B.First), min(e.A.Last, e.B.Last))
+}
+
+func (e *OverlapError) Unwrap() error { return ErrOverlap }
+
+// Resolve splits a partition's segment ranges, sorted as Segments returns
+// them, into the live ones and the superseded ones. A range contained in
+// another (the run a compaction merged, before its deletion) is superseded:
+// its records are in the containing segment, so readers use that one alone.
+// Two ranges that overlap without one containing the other are an error
+// (*OverlapError). Live ranges are sorted and disjoint; holes between them
+// are left to the caller.
+func Resolve(table, topic string, partition int32, ranges []Range) (live, superseded []Range, err error) {
+	sorted := slices.IsSortedFunc(ranges, func(a, b Range) int {
+		return cmp.Or(cmp.Compare(a.First, b.First), cmp.Compare(a.Last, b.Last))
+	})
+	if !sorted {
+		return nil, nil, fmt.Errorf("lake: Resolve: ranges of %s are not sorted", partitionPrefix(table, topic, partition))
+	}
+	for _, r := range ranges {
+		// Sorted by First then Last, a range's container (same First and a
+		// higher Last) can come after it: look at the last live range and
+		// at ranges that start where r starts.
+		if n := len(live); n > 0 {
+			prev := live[n-1]
+			switch {
+			case r.First == prev.First: // r ends later: it contains prev
+				live[n-1] = r
+				superseded = append(superseded, prev)
+				continue
+			case r.Last <= prev.Last: // prev contains r
+				superseded = append(superseded, r)
+				continue
+			case r.First <= prev.Last:
+				return nil, nil, &OverlapError{Table: table, Topic: topic, Partition: partition, A: prev, B: r}
+			}
+		}
+		live = append(live, r)
+	}
+	return live, superseded, nil
+}
