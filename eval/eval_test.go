@@ -123,6 +123,28 @@ func TestLogRegSparse(t *testing.T) {
 	if got := m.Predict(test); !slices.Equal(got, []int{0, 1, 2}) {
 		t.Fatalf("predicted %v, want [0 1 2]", got)
 	}
+	// Weights: the scores of the unseen rows from the exported rows.
+	cols, w := m.Weights()
+	if len(cols) != 303 || len(w) != 304*3 {
+		t.Fatalf("Weights: %d columns and %d weights, want 303 and 304x3", len(cols), len(w))
+	}
+	row := map[int32]int{}
+	for l, g := range cols {
+		row[g] = l
+	}
+	for i, z := range m.Scores(test) {
+		for c := range 3 {
+			s := w[303*3+c]
+			for t := test.Ptr[i]; t < test.Ptr[i+1]; t++ {
+				if l, ok := row[test.Idx[t]]; ok {
+					s += float64(test.Val[t]) * w[l*3+c]
+				}
+			}
+			if math.Abs(s-z[c]) > 1e-9 {
+				t.Fatalf("row %d class %d: %v from the weights, %v scored", i, c, s, z[c])
+			}
+		}
+	}
 	// The same data dense (the primal form) gives the same model.
 	dense := make([][]float32, x.Rows)
 	for i := range dense {

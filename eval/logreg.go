@@ -375,6 +375,23 @@ func (m *LogReg) Scores(x *Matrix) [][]float64 {
 	return out
 }
 
+// Weights returns the fitted model as rows of class weights: w holds one
+// row of Classes weights per weighted column, then the bias row, and cols
+// names the matrix column of each weighted row (nil for a dense fit, whose
+// rows are the columns in order). Columns of a sparse matrix that no
+// training row used have no row: their weights are zero.
+func (m *LogReg) Weights() (cols []int32, w []float64) {
+	if m.colOf != nil {
+		cols = make([]int32, m.local)
+		for g, l := range m.colOf {
+			if l >= 0 {
+				cols[l] = int32(g)
+			}
+		}
+	}
+	return cols, m.w
+}
+
 // Predict returns the most probable class of every row of x (ties: the
 // lower class index).
 func (m *LogReg) Predict(x *Matrix) []int {

@@ -5,13 +5,24 @@ package train
 //
 // # Heads
 //
-// A Head maps an encoder's output embedding x (Encoder.Dim wide) to a
-// softmax over a task's class names. Inputs are first standardised with
-// the per-dimension mean and standard deviation of the head's training rows
-// (kept in the head). Two kinds:
+// A Head maps a representation x of a text to a softmax over a task's
+// class names. x is one of the encoder's layers (HeadMeta.Layer, see
+// EmbedLayer; a head of format version 1 reads LayerOutput), or, for
+// HeadMeta.Features "hybrid", that layer joined with the text's TF-IDF
+// vector over the stream's term statistics (EmbedHybrid, with the lexical
+// weight the head was fitted with). The dense part is first standardised
+// with the per-dimension mean and standard deviation of the head's training
+// rows (kept in the head). Two kinds:
 //
 //	linear   p = softmax(x' W + b)
 //	mlp      p = softmax(relu(x' W1 + b1) W2 + b2), HeadConfig.Hidden units (256)
+//
+// A hybrid head is linear and weighs only the lexical columns its training
+// texts use (HeadMeta.LexColumns of them, listed in the head): under an L2
+// penalty every other column's weight is exactly zero. It is fitted outside
+// TrainHead, by the linear probe's logistic regression (thresher adapt), and
+// built with NewLinearHead; its dense part is not standardised (mean 0,
+// scale 1), as the probe reads it.
 //
 // TrainHead minimises the mean cross-entropy plus lambda/2 |W|^2 (the
 // biases are not penalised) with Adam (HeadConfig.LR 0.003, mini-batches of
@@ -49,20 +60,23 @@ package train
 // MarshalBinary writes, integers little-endian:
 //
 //	magic    8 bytes  "THRHEAD\x00"
-//	version  uint16   HeadVersion (1)
+//	version  uint16   HeadVersion (2; version 1, without lexical columns, is read too)
 //	flags    uint16   0
 //	metaLen  uint32   length of the JSON HeadMeta
 //	nparams  uint64   number of float32 parameters
 //	meta     metaLen bytes, JSON HeadMeta
 //	params   nparams IEEE-754 float32s: mean[D], scale[D] (1/std), then
-//	         linear: W[D x C] row-major, b[C]
+//	         linear: W[(D+L) x C] row-major, b[C]
 //	         mlp:    W1[D x H], b1[H], W2[H x C], b2[C]
+//	lexcols  L uint32s: the lexical column of each of W's last L rows, ascending
 //	crc      uint32   CRC-32C (Castagnoli) of every byte before it
 //
-// D is HeadMeta.InputDim, H HeadMeta.Hidden, C len(HeadMeta.Classes).
+// D is HeadMeta.InputDim (the dense part's width), L HeadMeta.LexColumns
+// (0 but for hybrid heads), H HeadMeta.Hidden, C len(HeadMeta.Classes).
 // UnmarshalBinary checks the magic, version, lengths, checksum, the
 // metadata (kind, dimensions, distinct non-empty class names, a valid task
-// name) and that every parameter is finite and at most 1e7 in magnitude;
+// name, layer and features), that every parameter is finite and at most
+// 1e7 in magnitude and that the lexical columns ascend;
 // every failure wraps
 // ErrCorruptHead.
 
@@ -98,7 +112,13 @@ const (
 )
 
 // HeadVersion is the version of the head format.
-const HeadVersion = 1
+const HeadVersion = 2
+
+// Head features: what a head reads (HeadMeta.Features).
+const (
+	HeadFeaturesEncoder = "encoder" // the encoder's layer alone
+	HeadFeaturesHybrid  = "hybrid"  // the layer joined with the text's TF-IDF vector (EmbedHybrid)
+)
 
 // headExt ends every head's file name and key.
 const headExt = ".head"
@@ -110,6 +130,7 @@ const headHeaderLen = 8 + 2 + 2 + 4 + 8
 // Limits of a head's dimensions, checked by Validate and UnmarshalBinary.
 const (
 	maxHeadDim     = 1 << 14
+	maxHeadLexCols = 1 << 24 // the widest lexical vector a head weighs
 	maxHeadClasses = 1 << 14
 	maxTaskName    = 128
 	// maxHeadParam bounds every parameter's magnitude, so that the logits
@@ -225,13 +246,15 @@ type HeadSplit struct {
 
 // HeadData is what a head is trained on. Task and Classes name the task
 // and its classes (Y indexes Classes); Checkpoint, Step and EncoderHash
-// name the encoder that embedded the rows (see Head.Bind).
+// name the encoder that embedded the rows (see Head.Bind), and Layer the
+// representation they are (EmbedLayer; "" is LayerOutput).
 type HeadData struct {
 	Task        string
 	Classes     []string
 	Checkpoint  string // checkpoint key, e.g. checkpoints/000000001000.ckpt
 	Step        int64
 	EncoderHash string // EncoderHash of the encoder
+	Layer       string
 	Train, Dev  HeadSplit
 }
 
@@ -252,7 +275,24 @@ type HeadMeta struct {
 	TrainRows   int       `json:"train_rows"`
 	Seed        uint64    `json:"seed"`
 	Time        time.Time `json:"time"` // when it was trained (UTC); not part of the determinism guarantee
+
+	Layer      string  `json:"layer,omitempty"`       // the encoder layer read (EmbedLayer); "" is LayerOutput
+	Features   string  `json:"features,omitempty"`    // HeadFeaturesEncoder ("" too) or HeadFeaturesHybrid
+	LexWeight  float64 `json:"lex_weight,omitempty"`  // hybrid: the lexical part's weight (Config.LexWeight)
+	LexColumns int     `json:"lex_columns,omitempty"` // hybrid: lexical columns the head weighs
+	C          float64 `json:"c,omitempty"`           // hybrid: the logistic regression's C, chosen on dev
 }
+
+// layer is the encoder layer the head reads.
+func (m *HeadMeta) layer() string {
+	if m.Layer == "" {
+		return LayerOutput
+	}
+	return m.Layer
+}
+
+// Hybrid reports whether the head reads hybrid representations.
+func (m *HeadMeta) Hybrid() bool { return m.Features == HeadFeaturesHybrid }
 
 // Head is a trained classification head. It is safe for concurrent use
 // once built.
@@ -260,8 +300,9 @@ type Head struct {
 	Meta HeadMeta
 	// params: mean, scale, then the layers (see the format).
 	mean, scale []float32
-	w1, b1      []float32 // D x H, H (mlp); D x C, C (linear)
+	w1, b1      []float32 // D x H, H (mlp); (D+L) x C, C (linear)
 	w2, b2      []float32 // H x C, C (mlp only)
+	lexCols     []uint32  // the lexical column of each of w1's last L rows, ascending
 }
 
 func (h *Head) dims() (d, hid, c int) {
@@ -269,13 +310,13 @@ func (h *Head) dims() (d, hid, c int) {
 }
 
 // paramCount is the number of float32 parameters of a head of these
-// dimensions.
-func paramCount(kind HeadKind, d, hid, c int) uint64 {
+// dimensions, with l lexical columns.
+func paramCount(kind HeadKind, d, hid, c, l int) uint64 {
 	n := 2 * uint64(d)
 	if kind == HeadMLP {
 		return n + uint64(d)*uint64(hid) + uint64(hid) + uint64(hid)*uint64(c) + uint64(c)
 	}
-	return n + uint64(d)*uint64(c) + uint64(c)
+	return n + uint64(d+l)*uint64(c) + uint64(c)
 }
 
 func (h *Head) params() [][]float32 {
@@ -300,7 +341,8 @@ func newHead(meta HeadMeta) *Head {
 		h.w1, h.b1 = make([]float32, d*hid), make([]float32, hid)
 		h.w2, h.b2 = make([]float32, hid*c), make([]float32, c)
 	} else {
-		h.w1, h.b1 = make([]float32, d*c), make([]float32, c)
+		h.w1, h.b1 = make([]float32, (d+meta.LexColumns)*c), make([]float32, c)
+		h.lexCols = make([]uint32, meta.LexColumns)
 	}
 	return h
 }
@@ -312,6 +354,7 @@ func (h *Head) clone() *Head {
 	for i := range src {
 		copy(dst[i], src[i])
 	}
+	copy(c.lexCols, h.lexCols)
 	return c
 }
 
@@ -411,7 +454,7 @@ func TrainHead(ctx context.Context, cfg HeadConfig, data HeadData) (*Head, error
 		return nil, err
 	}
 	meta := HeadMeta{
-		Task: data.Task, Kind: cfg.Kind, Classes: slices.Clone(data.Classes), InputDim: d,
+		Task: data.Task, Kind: cfg.Kind, Classes: slices.Clone(data.Classes), InputDim: d, Layer: data.Layer,
 		Checkpoint: data.Checkpoint, Step: data.Step, EncoderHash: data.EncoderHash,
 		TrainRows: len(data.Train.X), Seed: cfg.Seed, Time: time.Now().UTC().Truncate(time.Second),
 	}
@@ -463,6 +506,9 @@ func checkHeadData(data *HeadData) (int, error) {
 	}
 	if d < 1 || d > maxHeadDim {
 		p = append(p, fmt.Sprintf("input width %d is not in [1, %d]", d, maxHeadDim))
+	}
+	if data.Layer != "" && !slices.Contains(Layers, data.Layer) {
+		p = append(p, fmt.Sprintf("layer %q is not one of %s", truncate(data.Layer, 64), strings.Join(Layers, ", ")))
 	}
 	for _, s := range []struct {
 		name string
@@ -581,6 +627,16 @@ type headPass struct {
 
 // forward fills p.logits with the class probabilities of the n rows of x.
 func (h *Head) forward(x []float32, n int, p *headPass) {
+	h.logits(x, n, p)
+	c := len(h.Meta.Classes)
+	for i := range n {
+		softmaxInPlace(p.logits[i*c : (i+1)*c])
+	}
+}
+
+// logits fills p.logits with the class scores of the n rows of x (the
+// dense part; a hybrid head's lexical columns are added by lexLogits).
+func (h *Head) logits(x []float32, n int, p *headPass) {
 	d, hid, c := h.dims()
 	p.logits = grow(p.logits, n*c)
 	if h.Meta.Kind == HeadMLP {
@@ -595,11 +651,28 @@ func (h *Head) forward(x []float32, n int, p *headPass) {
 		matmul(p.logits, p.hid, h.w2, n, hid, c, false, false)
 		addBias(p.logits[:n*c], h.b2)
 	} else {
-		matmul(p.logits, x, h.w1, n, d, c, false, false)
+		matmul(p.logits, x, h.w1, n, d, c, false, false) // the first D rows of W
 		addBias(p.logits[:n*c], h.b1)
 	}
-	for i := range n {
-		softmaxInPlace(p.logits[i*c : (i+1)*c])
+}
+
+// lexLogits adds the lexical part of hybrid rows to their logits: each
+// column the head weighs adds its value times its row of W; a column it
+// does not weigh (no training text used it) adds nothing.
+func (h *Head) lexLogits(lex []Sparse, logits []float32) {
+	d, c := h.Meta.InputDim, len(h.Meta.Classes)
+	for i, v := range lex {
+		z := logits[i*c : (i+1)*c]
+		for t, col := range v.Idx {
+			k, ok := slices.BinarySearch(h.lexCols, uint32(col))
+			if !ok {
+				continue
+			}
+			row := h.w1[(d+k)*c : (d+k+1)*c]
+			for j := range z {
+				z[j] += v.Val[t] * row[j]
+			}
+		}
 	}
 }
 
@@ -788,30 +861,64 @@ func fitHead(ctx context.Context, start *Head, cfg HeadConfig, wd float64, xtr [
 }
 
 // Probs returns the class probabilities (in Meta.Classes order) of each
-// embedding. It checks only the width: use Bind to check the encoder.
+// embedding (of the head's layer); a hybrid head scores only their dense
+// part (see ProbsHybrid). It checks only the width: use Bind to check the
+// encoder.
 func (h *Head) Probs(xs [][]float32) ([][]float32, error) {
-	d, c := h.Meta.InputDim, len(h.Meta.Classes)
+	d := h.Meta.InputDim
 	for i, x := range xs {
 		if len(x) != d {
 			return nil, fmt.Errorf("%w: embedding %d is %d wide, the head takes %d", ErrHeadMismatch, i, len(x), d)
 		}
 	}
+	return h.probs(xs, nil), nil
+}
+
+// probs scores dense rows of the head's width and, for a hybrid head,
+// their lexical parts.
+func (h *Head) probs(xs [][]float32, lex []Sparse) [][]float32 {
+	d, c := h.Meta.InputDim, len(h.Meta.Classes)
 	out := make([][]float32, len(xs))
 	if len(xs) == 0 {
-		return out, nil
+		return out
 	}
 	x := h.transform(xs)
 	flat := make([]float32, len(xs)*c)
 	var p headPass
 	for lo := 0; lo < len(xs); lo += embedChunk {
 		hi := min(lo+embedChunk, len(xs))
-		h.forward(x[lo*d:hi*d], hi-lo, &p)
-		copy(flat[lo*c:hi*c], p.logits[:(hi-lo)*c])
+		h.logits(x[lo*d:hi*d], hi-lo, &p)
+		z := p.logits[:(hi-lo)*c]
+		if lex != nil {
+			h.lexLogits(lex[lo:hi], z)
+		}
+		for i := range hi - lo {
+			softmaxInPlace(z[i*c : (i+1)*c])
+		}
+		copy(flat[lo*c:hi*c], z)
 	}
 	for i := range out {
 		out[i] = flat[i*c : (i+1)*c : (i+1)*c]
 	}
-	return out, nil
+	return out
+}
+
+// ProbsHybrid returns the class probabilities of each hybrid
+// representation (EmbedHybrid over the head's layer) for a hybrid head. It
+// checks only the widths: use Bind to check the encoder.
+func (h *Head) ProbsHybrid(rows []Hybrid) ([][]float32, error) {
+	if !h.Meta.Hybrid() {
+		return nil, fmt.Errorf("%w: head %q reads %s features, not hybrid ones", ErrHeadMismatch, h.Meta.Task, HeadFeaturesEncoder)
+	}
+	xs := make([][]float32, len(rows))
+	lex := make([]Sparse, len(rows))
+	for i, r := range rows {
+		if len(r.Dense) != h.Meta.InputDim {
+			return nil, fmt.Errorf("%w: embedding %d is %d wide, the head takes %d", ErrHeadMismatch, i, len(r.Dense), h.Meta.InputDim)
+		}
+		xs[i], lex[i] = r.Dense, r.Lex
+	}
+	return h.probs(xs, lex), nil
 }
 
 // Predict returns the most probable class index of each embedding.
@@ -848,9 +955,20 @@ func (h *Head) Bind(enc *Encoder) (*Classifier, error) {
 }
 
 func (h *Head) bind(enc *Encoder, hash string) (*Classifier, error) {
-	if enc.Dim() != h.Meta.InputDim || hash != h.Meta.EncoderHash {
-		return nil, fmt.Errorf("%w: head %q was trained on the encoder of checkpoint %s (step %d, encoder %s, dim %d), not on this one (encoder %s, dim %d); train the head again on this checkpoint with thresher adapt",
-			ErrHeadMismatch, h.Meta.Task, h.Meta.Checkpoint, h.Meta.Step, h.Meta.EncoderHash, h.Meta.InputDim, hash, enc.Dim())
+	layer := h.Meta.layer()
+	d, err := enc.LayerDim(layer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: head %q reads layer %q: %v", ErrHeadMismatch, h.Meta.Task, layer, err)
+	}
+	if d != h.Meta.InputDim || hash != h.Meta.EncoderHash {
+		return nil, fmt.Errorf("%w: head %q was trained on the encoder of checkpoint %s (step %d, encoder %s, %s layer %d wide), not on this one (encoder %s, %d wide); train the head again on this checkpoint with thresher adapt",
+			ErrHeadMismatch, h.Meta.Task, h.Meta.Checkpoint, h.Meta.Step, h.Meta.EncoderHash, layer, h.Meta.InputDim, hash, d)
+	}
+	if n := len(h.lexCols); n > 0 && int(h.lexCols[n-1]) >= enc.cfg.LexBuckets {
+		return nil, fmt.Errorf("%w: head %q weighs lexical column %d, the encoder has %d", ErrHeadMismatch, h.Meta.Task, h.lexCols[n-1], enc.cfg.LexBuckets)
+	}
+	if h.Meta.Hybrid() {
+		enc = enc.WithLexWeight(h.Meta.LexWeight)
 	}
 	return &Classifier{head: h, enc: enc}, nil
 }
@@ -861,8 +979,8 @@ func (c *Classifier) Head() *Head { return c.head }
 // Classify embeds the texts with the classifier's encoder and returns a
 // prediction for each.
 func (c *Classifier) Classify(texts []string) []Prediction {
-	ps, err := c.head.Probs(c.enc.Embed(texts))
-	if err != nil { // Bind checked the width
+	ps, err := c.probs(texts)
+	if err != nil { // Bind checked the layer and the width
 		panic(err)
 	}
 	out := make([]Prediction, len(ps))
@@ -876,6 +994,70 @@ func (c *Classifier) Classify(texts []string) []Prediction {
 	return out
 }
 
+func (c *Classifier) probs(texts []string) ([][]float32, error) {
+	layer := c.head.Meta.layer()
+	if c.head.Meta.Hybrid() {
+		rows, err := c.enc.EmbedHybrid(texts, layer)
+		if err != nil {
+			return nil, err
+		}
+		return c.head.ProbsHybrid(rows)
+	}
+	xs, err := c.enc.EmbedLayer(texts, layer)
+	if err != nil {
+		return nil, err
+	}
+	return c.head.Probs(xs)
+}
+
+// NewLinearHead builds a linear head from weights fitted outside
+// TrainHead (thresher adapt fits hybrid heads with the linear probe's
+// logistic regression). meta names the task, classes, encoder, layer and
+// features (Kind, Hidden and LexColumns are set here); w is
+// (meta.InputDim + len(lexCols)) x C, row-major, the rows of the dense
+// columns then those of lexCols (ascending lexical columns, hybrid heads
+// only), and b is C. The dense part is not standardised.
+func NewLinearHead(meta HeadMeta, lexCols []uint32, w, b []float32) (*Head, error) {
+	meta.Kind, meta.Hidden, meta.LexColumns = HeadLinear, 0, len(lexCols)
+	meta.Classes = slices.Clone(meta.Classes)
+	if err := checkMeta(&meta); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrHeadConfig, err)
+	}
+	d, c := meta.InputDim, len(meta.Classes)
+	if len(w) != (d+len(lexCols))*c || len(b) != c {
+		return nil, fmt.Errorf("%w: %d weights and %d biases, a linear head of %d+%d columns and %d classes has %d and %d",
+			ErrHeadConfig, len(w), len(b), d, len(lexCols), c, (d+len(lexCols))*c, c)
+	}
+	if err := checkLexCols(lexCols); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrHeadConfig, err)
+	}
+	for _, ws := range [][]float32{w, b} {
+		for _, x := range ws {
+			if !(x >= -maxHeadParam && x <= maxHeadParam) {
+				return nil, fmt.Errorf("%w: a weight is not finite or over %g in magnitude", ErrHeadConfig, maxHeadParam)
+			}
+		}
+	}
+	h := newHead(meta)
+	for j := range h.scale {
+		h.scale[j] = 1
+	}
+	copy(h.w1, w)
+	copy(h.b1, b)
+	copy(h.lexCols, lexCols)
+	return h, nil
+}
+
+// checkLexCols checks that lexical columns ascend strictly and fit a head.
+func checkLexCols(cols []uint32) error {
+	for i, c := range cols {
+		if c >= maxHeadLexCols || (i > 0 && c <= cols[i-1]) {
+			return fmt.Errorf("lexical column %d of %d is %d: columns must ascend below %d", i, len(cols), c, maxHeadLexCols)
+		}
+	}
+	return nil
+}
+
 // MarshalBinary encodes the head (see the format in the file's
 // documentation).
 func (h *Head) MarshalBinary() ([]byte, error) {
@@ -884,8 +1066,8 @@ func (h *Head) MarshalBinary() ([]byte, error) {
 		return nil, fmt.Errorf("train: head metadata: %w", err)
 	}
 	d, hid, c := h.dims()
-	n := paramCount(h.Meta.Kind, d, hid, c)
-	buf := make([]byte, 0, headHeaderLen+len(meta)+int(n)*4+4)
+	n := paramCount(h.Meta.Kind, d, hid, c, len(h.lexCols))
+	buf := make([]byte, 0, headHeaderLen+len(meta)+int(n)*4+4*len(h.lexCols)+4)
 	buf = append(buf, headMagic[:]...)
 	buf = binary.LittleEndian.AppendUint16(buf, HeadVersion)
 	buf = binary.LittleEndian.AppendUint16(buf, 0)
@@ -896,6 +1078,9 @@ func (h *Head) MarshalBinary() ([]byte, error) {
 		for _, x := range p {
 			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
 		}
+	}
+	for _, col := range h.lexCols {
+		buf = binary.LittleEndian.AppendUint32(buf, col)
 	}
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, checkpointCRC))
 	return buf, nil
@@ -913,15 +1098,17 @@ func (h *Head) UnmarshalBinary(data []byte) error {
 	if !bytes.Equal(data[:8], headMagic[:]) {
 		return corrupt("not a head (bad magic)")
 	}
-	if v := binary.LittleEndian.Uint16(data[8:]); v != HeadVersion {
-		return corrupt("format version %d, this build reads %d", v, HeadVersion)
+	version := binary.LittleEndian.Uint16(data[8:])
+	if version != 1 && version != HeadVersion {
+		return corrupt("format version %d, this build reads 1 to %d", version, HeadVersion)
 	}
 	metaLen := uint64(binary.LittleEndian.Uint32(data[12:]))
 	nparams := binary.LittleEndian.Uint64(data[16:])
 	body := uint64(len(data) - headHeaderLen - 4)
-	if metaLen > body || nparams > body/4 || metaLen+4*nparams != body {
-		return corrupt("section lengths %d + 4x%d do not match %d bytes", metaLen, nparams, body)
+	if metaLen > body || nparams > body/4 || metaLen+4*nparams > body || (body-metaLen-4*nparams)%4 != 0 {
+		return corrupt("section lengths %d + 4x%d do not fit %d bytes", metaLen, nparams, body)
 	}
+	ncols := (body - metaLen - 4*nparams) / 4
 	end := len(data) - 4
 	if got, want := crc32.Checksum(data[:end], checkpointCRC), binary.LittleEndian.Uint32(data[end:]); got != want {
 		return corrupt("checksum %08x, want %08x", got, want)
@@ -930,11 +1117,17 @@ func (h *Head) UnmarshalBinary(data []byte) error {
 	if err := json.Unmarshal(data[headHeaderLen:headHeaderLen+metaLen], &meta); err != nil {
 		return corrupt("metadata: %v", err)
 	}
+	if version == 1 && (meta.Layer != "" || meta.Features != "" || meta.LexColumns != 0) {
+		return corrupt("metadata: a version-1 head with a layer, features or lexical columns")
+	}
 	if err := checkMeta(&meta); err != nil {
 		return corrupt("metadata: %v", err)
 	}
-	if want := paramCount(meta.Kind, meta.InputDim, meta.Hidden, len(meta.Classes)); nparams != want {
-		return corrupt("%d parameters, a %s head of %dx%dx%d has %d", nparams, meta.Kind, meta.InputDim, meta.Hidden, len(meta.Classes), want)
+	if ncols != uint64(meta.LexColumns) {
+		return corrupt("%d lexical columns, the metadata says %d", ncols, meta.LexColumns)
+	}
+	if want := paramCount(meta.Kind, meta.InputDim, meta.Hidden, len(meta.Classes), meta.LexColumns); nparams != want {
+		return corrupt("%d parameters, a %s head of %d+%dx%dx%d has %d", nparams, meta.Kind, meta.InputDim, meta.LexColumns, meta.Hidden, len(meta.Classes), want)
 	}
 	nh := newHead(meta)
 	p := data[headHeaderLen+metaLen:]
@@ -947,6 +1140,13 @@ func (h *Head) UnmarshalBinary(data []byte) error {
 			xs[i] = x
 			p = p[4:]
 		}
+	}
+	for i := range nh.lexCols {
+		nh.lexCols[i] = binary.LittleEndian.Uint32(p)
+		p = p[4:]
+	}
+	if err := checkLexCols(nh.lexCols); err != nil {
+		return corrupt("%v", err)
 	}
 	*h = *nh
 	return nil
@@ -966,6 +1166,18 @@ func checkMeta(m *HeadMeta) error {
 		return fmt.Errorf("a linear head with hidden width %d", m.Hidden)
 	case m.Step < 0:
 		return fmt.Errorf("checkpoint step %d", m.Step)
+	case m.Layer != "" && !slices.Contains(Layers, m.Layer):
+		return fmt.Errorf("layer %q", truncate(m.Layer, 64))
+	case m.Features != "" && m.Features != HeadFeaturesEncoder && m.Features != HeadFeaturesHybrid:
+		return fmt.Errorf("features %q", truncate(m.Features, 64))
+	case m.LexColumns < 0 || m.LexColumns > maxHeadLexCols:
+		return fmt.Errorf("%d lexical columns", m.LexColumns)
+	case m.LexColumns > 0 && !m.Hybrid():
+		return fmt.Errorf("%d lexical columns in a head of %s features", m.LexColumns, HeadFeaturesEncoder)
+	case m.Hybrid() && m.Kind != HeadLinear:
+		return fmt.Errorf("a hybrid %s head (hybrid heads are linear)", m.Kind)
+	case m.Hybrid() && !(m.LexWeight >= 0 && !math.IsInf(m.LexWeight, 0)):
+		return fmt.Errorf("lexical weight %g", m.LexWeight)
 	}
 	return checkClasses(m.Classes)
 }

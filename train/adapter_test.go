@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -405,11 +406,20 @@ func TestHeadFormat(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "shorter than a header"},
-		{"truncated", data[:len(data)-1], "do not match"},
+		{"truncated", data[:len(data)-1], "do not fit"},
 		{"bad magic", reseal(flip(0)), "bad magic"},
 		{"version", reseal(func() []byte { b := slices.Clone(data); b[8] = 9; return b }()), "version 9"},
 		{"checksum", flip(len(data) - 10), "checksum"},
-		{"extra byte", reseal(append(slices.Clone(data[:len(data)-4]), 0, 0, 0, 0, 0)), "do not match"},
+		{"extra byte", reseal(append(slices.Clone(data[:len(data)-4]), 0, 0, 0, 0, 0)), "do not fit"},
+		{"stray lexical column", reseal(append(slices.Clone(data[:len(data)-4]), 0, 0, 0, 0, 0, 0, 0, 0)), "lexical columns, the metadata says 0"},
+		{"lexical columns in an encoder head", withMeta(func(m map[string]any) { m["lex_columns"] = 1 }), "lexical columns in a head"},
+		{"bad layer", withMeta(func(m map[string]any) { m["layer"] = "top" }), `layer "top"`},
+		{"bad features", withMeta(func(m map[string]any) { m["features"] = "tfidf" }), `features "tfidf"`},
+		{"version 1 with a layer", reseal(func() []byte {
+			b := withMeta(func(m map[string]any) { m["layer"] = LayerBag })
+			b[8] = 1
+			return b
+		}()), "version-1 head with a layer"},
 		{"bad kind", withMeta(func(m map[string]any) { m["kind"] = "tree" }), `kind "tree"`},
 		{"bad task", withMeta(func(m map[string]any) { m["task"] = "a/b" }), "task name"},
 		{"duplicate classes", withMeta(func(m map[string]any) { m["classes"] = []string{"a", "a", "b"} }), "distinct"},
@@ -537,4 +547,181 @@ func BenchmarkClassify(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(texts))/b.Elapsed().Seconds(), "texts/s")
 		})
 	}
+}
+
+// TestHybridHead builds a hybrid head from known weights and checks its
+// probabilities against the formula, through the file format and through
+// Bind and Classify on the encoder's hybrid representation.
+func TestHybridHead(t *testing.T) {
+	cfg := smallLearnerConfig()
+	l, err := NewLearner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"a small furry animal", "the act of running fast", "a never seen word: zyzzyva"}
+	l.lex.add(texts[0], nil, nil)
+	l.lex.add(texts[1], nil, nil)
+	enc := l.Encoder()
+	d, err := enc.LayerDim(LayerBagHidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := enc.WithLexWeight(2).EmbedHybrid(texts, LayerBagHidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The head weighs the lexical columns of the first two texts only.
+	seen := map[uint32]bool{}
+	for _, r := range rows[:2] {
+		for _, c := range r.Lex.Idx {
+			seen[uint32(c)] = true
+		}
+	}
+	var cols []uint32
+	for c := range seen {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	const classes = 3
+	w := make([]float32, (d+len(cols))*classes)
+	for i := range w {
+		w[i] = float32((i*7)%11-5) / 5
+	}
+	b := []float32{0.1, -0.2, 0.3}
+	meta := HeadMeta{
+		Task: "toy", Classes: []string{"x", "y", "z"}, InputDim: d, Checkpoint: CheckpointKey(5), Step: 5,
+		EncoderHash: EncoderHash(enc), Layer: LayerBagHidden, Features: HeadFeaturesHybrid, LexWeight: 2, C: 10,
+	}
+	h, err := NewLinearHead(meta, cols, w, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([][]float64, len(rows))
+	for i, r := range rows {
+		z := make([]float64, classes)
+		for c := range z {
+			z[c] = float64(b[c])
+			for j, v := range r.Dense {
+				z[c] += float64(v) * float64(w[j*classes+c])
+			}
+			for t, col := range r.Lex.Idx {
+				if k, ok := slices.BinarySearch(cols, uint32(col)); ok {
+					z[c] += float64(r.Lex.Val[t]) * float64(w[(d+k)*classes+c])
+				}
+			}
+		}
+		want[i] = softmax64(z)
+	}
+	check := func(name string, got [][]float32) {
+		t.Helper()
+		for i := range want {
+			for c := range want[i] {
+				if diff := float64(got[i][c]) - want[i][c]; diff > 1e-5 || diff < -1e-5 {
+					t.Fatalf("%s: text %d class %d: %v, want %v", name, i, c, got[i][c], want[i][c])
+				}
+			}
+		}
+	}
+	got, err := h.ProbsHybrid(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("ProbsHybrid", got)
+
+	blob, err := h.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Head
+	if err := back.UnmarshalBinary(blob); err != nil {
+		t.Fatal(err)
+	}
+	if back.Meta.LexColumns != len(cols) || !slices.Equal(back.lexCols, cols) {
+		t.Fatalf("decoded %d lexical columns, want %d", back.Meta.LexColumns, len(cols))
+	}
+	cls, err := back.Bind(enc) // enc's own lexical weight differs: the head's is used
+	if err != nil {
+		t.Fatal(err)
+	}
+	preds := cls.Classify(texts)
+	viaCls := make([][]float32, len(preds))
+	for i, p := range preds {
+		for _, name := range meta.Classes {
+			viaCls[i] = append(viaCls[i], float32(p.Scores[name]))
+		}
+	}
+	check("Classify", viaCls)
+
+	if _, err := h.Probs([][]float32{rows[0].Dense}); err != nil {
+		t.Fatalf("dense part alone: %v", err)
+	}
+	if _, err := (&Head{Meta: HeadMeta{Task: "e"}}).ProbsHybrid(rows); !errors.Is(err, ErrHeadMismatch) {
+		t.Fatalf("an encoder head scoring hybrid rows: %v", err)
+	}
+
+	for _, bad := range []struct {
+		name string
+		meta HeadMeta
+		cols []uint32
+		w    []float32
+		want string
+	}{
+		{"unsorted columns", meta, []uint32{5, 3}, make([]float32, (d+2)*classes), "ascend"},
+		{"short weights", meta, cols, w[1:], "weights"},
+		{"bad layer", func() HeadMeta { m := meta; m.Layer = "top"; return m }(), cols, w, `layer "top"`},
+		{"columns in an encoder head", func() HeadMeta { m := meta; m.Features = HeadFeaturesEncoder; return m }(), cols, w, "lexical columns in a head"},
+	} {
+		if _, err := NewLinearHead(bad.meta, bad.cols, bad.w, b); !errors.Is(err, ErrHeadConfig) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: %v, want %q", bad.name, err, bad.want)
+		}
+	}
+}
+
+// TestHeadVersion1 reads a head of format version 1 (no layer, no
+// lexical columns): it reads the output layer, as it was trained on.
+func TestHeadVersion1(t *testing.T) {
+	cfg := smallLearnerConfig()
+	l, err := NewLearner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := l.Encoder()
+	data, _ := headData(t, enc, 3, 8)
+	h, err := TrainHead(context.Background(), HeadConfig{MaxEpochs: 2, WeightDecays: []float64{0}}, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := h.MarshalBinary()
+	blob[8] = 1 // the layout of a version-1 head is that of a version-2 head without lexical columns
+	blob = binary.LittleEndian.AppendUint32(blob[:len(blob)-4], crc32.Checksum(blob[:len(blob)-4], checkpointCRC))
+	var v1 Head
+	if err := v1.UnmarshalBinary(blob); err != nil {
+		t.Fatal(err)
+	}
+	cls, err := v1.Bind(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"a small furry animal"}
+	want, _ := h.Probs(enc.Embed(texts))
+	got := cls.Classify(texts)[0]
+	for c, name := range h.Meta.Classes {
+		if d := got.Scores[name] - float64(want[0][c]); d > 1e-6 || d < -1e-6 {
+			t.Fatalf("class %s: %v, want %v", name, got.Scores[name], want[0][c])
+		}
+	}
+}
+
+func softmax64(z []float64) []float64 {
+	mx := slices.Max(z)
+	out := make([]float64, len(z))
+	var s float64
+	for i, v := range z {
+		out[i] = math.Exp(v - mx)
+		s += out[i]
+	}
+	for i := range out {
+		out[i] /= s
+	}
+	return out
 }

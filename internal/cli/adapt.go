@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,17 +20,25 @@ import (
 	"github.com/thresher-ml/thresher/train"
 )
 
-const adaptUsage = `--checkpoint PATH --task DIR [--head linear|mlp] [--hidden 256] [--labels-per-class N|all] [--seed N]
+const adaptUsage = `--checkpoint PATH --task DIR [--head linear|mlp] [--features hybrid|encoder] [--layer bag+hidden] [--hidden 256] [--labels-per-class N|all] [--seed N]
 
-Trains a classification head on the frozen embeddings of a checkpoint's
+Trains a classification head on the frozen representations of a checkpoint's
 encoder and writes it beside the checkpoint: X.ckpt gives X.<task>.head
-(in a lake, checkpoints/<step>.<task>.head, which POST /v1/classify serves).`
+(in a lake, checkpoints/<step>.<task>.head, which POST /v1/classify serves).
+
+A linear head reads the hybrid representation by default (the encoder's
+layer joined with the text's TF-IDF over the stream, as thresher eval's
+hybrid row) and is fitted by the same logistic regression as eval's linear
+probe, C chosen on dev; an mlp head reads the encoder's layer alone.`
 
 func runAdapt(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "adapt", adaptUsage)
 	ckptPath := fs.String("checkpoint", "", "a checkpoint `file` (.ckpt), or a lake folder (the checkpoint its checkpoints/CURRENT names)")
 	taskDir := fs.String("task", "", "a labeled task `folder` holding {train,dev,test}.jsonl.gz; its base name names the head")
 	kind := fs.String("head", string(train.HeadLinear), "head architecture: linear or mlp (one hidden layer)")
+	features := fs.String("features", "", "what the head reads: hybrid (linear heads only) or encoder (default: hybrid for a linear head, encoder for an mlp head)")
+	layer := fs.String("layer", train.DefaultLayer, "representation of the encoder read (the dense part of hybrid): "+strings.Join(train.Layers, ", "))
+	lexWeight := fs.Float64("lex-weight", 0, "weight of the hybrid's lexical part against its dense part (0: the checkpoint's lex_weight)")
 	hidden := fs.Int("hidden", train.DefaultHeadHidden, "hidden units of an mlp head")
 	labels := fs.String("labels-per-class", "all", "labeled train examples per class (a number, or all)")
 	seed := fs.Uint64("seed", 1, "seed of the label draw (as thresher eval's draw 0) and of the head's initialisation")
@@ -67,6 +78,24 @@ func runAdapt(ctx context.Context, e *env, args []string) error {
 	}
 	if *workers < 1 {
 		problems = append(problems, fmt.Sprintf("--workers %d: must be at least 1", *workers))
+	}
+	if *features == "" {
+		*features = train.HeadFeaturesHybrid
+		if train.HeadKind(*kind) == train.HeadMLP {
+			*features = train.HeadFeaturesEncoder
+		}
+	}
+	switch {
+	case *features != train.HeadFeaturesHybrid && *features != train.HeadFeaturesEncoder:
+		problems = append(problems, fmt.Sprintf("--features %q is not hybrid or encoder", *features))
+	case *features == train.HeadFeaturesHybrid && train.HeadKind(*kind) == train.HeadMLP:
+		problems = append(problems, "--features hybrid takes a linear head (--head linear); an mlp head reads --features encoder")
+	}
+	if !slices.Contains(train.Layers, *layer) {
+		problems = append(problems, fmt.Sprintf("--layer %q is not one of %s", *layer, strings.Join(train.Layers, ", ")))
+	}
+	if !(*lexWeight >= 0) || math.IsInf(*lexWeight, 0) {
+		problems = append(problems, "--lex-weight must be a finite number, not negative")
 	}
 	if *progress < 0 {
 		problems = append(problems, "--progress must not be negative")
@@ -108,6 +137,10 @@ func runAdapt(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &UsageError{Err: fmt.Errorf("checkpoint %s: %w", ckFile, err)}
 	}
+	if *lexWeight > 0 {
+		enc = enc.WithLexWeight(*lexWeight)
+	}
+	dim, _ := enc.LayerDim(*layer) // checked above
 
 	per := int(lpc[0])
 	idx := eval.Draw(task.Train.Labels, len(task.Classes), per, *seed, 0)
@@ -115,8 +148,8 @@ func runAdapt(ctx context.Context, e *env, args []string) error {
 	if per != eval.AllLabels {
 		perText = strconv.Itoa(per)
 	}
-	fmt.Fprintf(e.stderr, "adapt: checkpoint %s (step %d, dim %d), task %s: %d classes, %d labeled train examples (%s per class), dev %d, test %d\n",
-		ckFile, ck.Meta.Step, enc.Dim(), task.Name, len(task.Classes), len(idx), perText, task.Dev.Len(), task.Test.Len())
+	fmt.Fprintf(e.stderr, "adapt: checkpoint %s (step %d, %s layer %d wide, %s features), task %s: %d classes, %d labeled train examples (%s per class), dev %d, test %d\n",
+		ckFile, ck.Meta.Step, *layer, dim, *features, task.Name, len(task.Classes), len(idx), perText, task.Dev.Len(), task.Test.Len())
 
 	texts := make([]string, len(idx))
 	ytr := make([]int, len(idx))
@@ -124,28 +157,30 @@ func runAdapt(ctx context.Context, e *env, args []string) error {
 		texts[i], ytr[i] = task.Train.Texts[j], task.Train.Labels[j]
 	}
 	pr := &adaptProgress{w: e.stderr, period: *progress, total: len(texts) + task.Dev.Len() + task.Test.Len(), began: time.Now()}
-	xtr := embedAll(enc, texts, *workers, pr)
-	xdev := embedAll(enc, task.Dev.Texts, *workers, pr)
-	xtest := embedAll(enc, task.Test.Texts, *workers, pr)
-	pr.finish()
-
-	began := time.Now()
-	fmt.Fprintf(e.stderr, "adapt: fitting a %s head for each of %d weight decays, up to %d epochs\n", cfg.Kind, len(cfg.WeightDecays), cfg.MaxEpochs)
-	head, err := train.TrainHead(ctx, cfg, train.HeadData{
-		Task: task.Name, Classes: task.Classes,
+	data := train.HeadData{
+		Task: task.Name, Classes: task.Classes, Layer: *layer,
 		Checkpoint: train.CheckpointKey(ck.Meta.Step), Step: ck.Meta.Step, EncoderHash: train.EncoderHash(enc),
-		Train: train.HeadSplit{X: xtr, Y: ytr}, Dev: train.HeadSplit{X: xdev, Y: task.Dev.Labels},
-	})
+	}
+	began := time.Now()
+	var head *train.Head
+	if *features == train.HeadFeaturesHybrid {
+		head, err = fitHybridHead(ctx, enc, data, texts, ytr, task, *seed, *workers, pr)
+	} else {
+		head, err = fitEncoderHead(ctx, enc, cfg, data, texts, ytr, task, *workers, pr)
+	}
 	if err != nil {
 		return fmt.Errorf("fit: %w", err)
 	}
-	pred, err := head.Predict(xtest)
+	cls, err := head.Bind(enc)
 	if err != nil {
 		return err
 	}
+	// The test split is scored through the head as it is served.
+	pred := classifyAll(cls, task.Test.Texts, *workers, pr)
+	pr.finish()
 	hit := 0
 	for i, p := range pred {
-		if p == task.Test.Labels[i] {
+		if p == task.Classes[task.Test.Labels[i]] {
 			hit++
 		}
 	}
@@ -155,13 +190,18 @@ func runAdapt(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("write head: %w", err)
 	}
 	m := head.Meta
-	hid := ""
-	if m.Kind == train.HeadMLP {
-		hid = fmt.Sprintf(", %d hidden", m.Hidden)
+	var what string
+	switch {
+	case m.Hybrid():
+		what = fmt.Sprintf("linear on hybrid features (%s layer + %d lexical columns, lexical weight %g), C %g, %d iterations", m.Layer, m.LexColumns, m.LexWeight, m.C, m.Epochs)
+	case m.Kind == train.HeadMLP:
+		what = fmt.Sprintf("mlp, %d hidden, on the %s layer, weight decay %g, epoch %d", m.Hidden, m.Layer, m.WeightDecay, m.Epochs)
+	default:
+		what = fmt.Sprintf("linear on the %s layer, weight decay %g, epoch %d", m.Layer, m.WeightDecay, m.Epochs)
 	}
 	fmt.Fprintf(e.stdout, "task            %s (%d classes)\n", task.Name, len(task.Classes))
 	fmt.Fprintf(e.stdout, "checkpoint      %s (step %d, encoder %s)\n", ckFile, m.Step, m.EncoderHash)
-	fmt.Fprintf(e.stdout, "head            %s%s, weight decay %g, epoch %d\n", m.Kind, hid, m.WeightDecay, m.Epochs)
+	fmt.Fprintf(e.stdout, "head            %s\n", what)
 	fmt.Fprintf(e.stdout, "labels          %d train examples (%s per class, seed %d)\n", len(idx), perText, *seed)
 	fmt.Fprintf(e.stdout, "dev accuracy    %.3f\n", m.DevAccuracy)
 	fmt.Fprintf(e.stdout, "test accuracy   %.3f\n", testAcc)
@@ -195,11 +235,109 @@ func resolveCheckpoint(ctx context.Context, e *env, path string) (*train.Checkpo
 	return ck, filepath.Join(path, filepath.FromSlash(key)), nil
 }
 
-// embedAll embeds texts in chunks over workers goroutines; the result does
-// not depend on workers.
-func embedAll(enc *train.Encoder, texts []string, workers int, pr *adaptProgress) [][]float32 {
+// fitEncoderHead trains a head (TrainHead) on the encoder's layer.
+func fitEncoderHead(ctx context.Context, enc *train.Encoder, cfg train.HeadConfig, data train.HeadData, texts []string, ytr []int, task *eval.Task, workers int, pr *adaptProgress) (*train.Head, error) {
+	embed := func(texts []string) [][]float32 {
+		out := make([][]float32, len(texts))
+		inChunks(len(texts), workers, func(lo, hi int) {
+			xs, _ := enc.EmbedLayer(texts[lo:hi], data.Layer) // the layer was checked
+			copy(out[lo:hi], xs)
+			pr.add(hi - lo)
+		})
+		return out
+	}
+	data.Train = train.HeadSplit{X: embed(texts), Y: ytr}
+	data.Dev = train.HeadSplit{X: embed(task.Dev.Texts), Y: task.Dev.Labels}
+	fmt.Fprintf(pr.w, "adapt: fitting a %s head for each of %d weight decays, up to %d epochs\n", cfg.Kind, len(cfg.WeightDecays), cfg.MaxEpochs)
+	return train.TrainHead(ctx, cfg, data)
+}
+
+// fitHybridHead fits a linear head on the hybrid representation with the
+// linear probe's logistic regression, C chosen on dev as thresher eval
+// does, and turns it into a head that weighs the dense columns and the
+// lexical columns the training texts use.
+func fitHybridHead(ctx context.Context, enc *train.Encoder, data train.HeadData, texts []string, ytr []int, task *eval.Task, seed uint64, workers int, pr *adaptProgress) (*train.Head, error) {
+	feats, err := eval.NewHybridFeatures(train.HeadFeaturesHybrid, enc, data.Layer, workers)
+	if err != nil {
+		return nil, err
+	}
+	xtr, err := feats.Transform(ctx, texts, pr.add)
+	if err != nil {
+		return nil, err
+	}
+	xdev, err := feats.Transform(ctx, task.Dev.Texts, pr.add)
+	if err != nil {
+		return nil, err
+	}
+	k := len(task.Classes)
+	fmt.Fprintf(pr.w, "adapt: fitting a linear head on hybrid features for each C of %v\n", eval.DefaultCs)
+	best, accs := eval.SelectC(xtr, ytr, k, xdev, task.Dev.Labels, eval.DefaultCs)
+	cols, w := best.Weights()
+	dim, _ := enc.LayerDim(data.Layer)
+	// Rows of the head: the dense columns in order, then the lexical
+	// columns the training rows use, ascending.
+	type lexRow struct {
+		col uint32
+		src int
+	}
+	dense := make([]int, dim)
+	for i := range dense {
+		dense[i] = -1
+	}
+	var lex []lexRow
+	for l, g := range cols {
+		if int(g) < dim {
+			dense[g] = l
+		} else {
+			lex = append(lex, lexRow{uint32(int(g) - dim), l})
+		}
+	}
+	slices.SortFunc(lex, func(a, b lexRow) int { return cmp.Compare(a.col, b.col) })
+	hw := make([]float32, (dim+len(lex))*k)
+	put := func(row, src int) {
+		for c := range k {
+			hw[row*k+c] = float32(w[src*k+c])
+		}
+	}
+	for j, src := range dense {
+		if src >= 0 {
+			put(j, src)
+		}
+	}
+	lexCols := make([]uint32, len(lex))
+	for i, r := range lex {
+		lexCols[i] = r.col
+		put(dim+i, r.src)
+	}
+	hb := make([]float32, k)
+	for c := range k {
+		hb[c] = float32(w[len(cols)*k+c])
+	}
+	devAcc := slices.Max(accs)
+	return train.NewLinearHead(train.HeadMeta{
+		Task: data.Task, Classes: data.Classes, InputDim: dim,
+		Checkpoint: data.Checkpoint, Step: data.Step, EncoderHash: data.EncoderHash,
+		Layer: data.Layer, Features: train.HeadFeaturesHybrid, LexWeight: enc.Config().LexWeight, C: best.C,
+		WeightDecay: 1 / (best.C * float64(len(ytr))), Epochs: best.Iterations, DevAccuracy: devAcc,
+		TrainRows: len(ytr), Seed: seed, Time: time.Now().UTC().Truncate(time.Second),
+	}, lexCols, hw, hb)
+}
+
+// classifyAll labels texts with cls over workers goroutines.
+func classifyAll(cls *train.Classifier, texts []string, workers int, pr *adaptProgress) []string {
+	out := make([]string, len(texts))
+	inChunks(len(texts), workers, func(lo, hi int) {
+		for i, p := range cls.Classify(texts[lo:hi]) {
+			out[lo+i] = p.Label
+		}
+		pr.add(hi - lo)
+	})
+	return out
+}
+
+// inChunks calls fn on chunks [lo, hi) of n items over workers goroutines.
+func inChunks(n, workers int, fn func(lo, hi int)) {
 	const chunk = 512
-	out := make([][]float32, len(texts))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -207,18 +345,15 @@ func embedAll(enc *train.Encoder, texts []string, workers int, pr *adaptProgress
 		go func() {
 			defer wg.Done()
 			for lo := range next {
-				hi := min(lo+chunk, len(texts))
-				copy(out[lo:hi], enc.Embed(texts[lo:hi]))
-				pr.add(hi - lo)
+				fn(lo, min(lo+chunk, n))
 			}
 		}()
 	}
-	for lo := 0; lo < len(texts); lo += chunk {
+	for lo := 0; lo < n; lo += chunk {
 		next <- lo
 	}
 	close(next)
 	wg.Wait()
-	return out
 }
 
 // adaptProgress prints an embedding progress line with rate and ETA at

@@ -94,7 +94,7 @@ func TestAdapt(t *testing.T) {
 	ckFile := filepath.Join(lakeDir, "checkpoints", "000000000040.ckpt")
 	headFile := filepath.Join(lakeDir, "checkpoints", "000000000040.wordnet_lexname.head")
 
-	code, out, stderr := run(t, "adapt", "--checkpoint", lakeDir, "--task", task, "--progress", "1ms", "--max-epochs", "40", "--patience", "5")
+	code, out, stderr := run(t, "adapt", "--checkpoint", lakeDir, "--task", task, "--features", "encoder", "--progress", "1ms", "--max-epochs", "40", "--patience", "5")
 	if code != ExitOK {
 		t.Fatalf("adapt: exit %d: %s", code, stderr)
 	}
@@ -104,12 +104,12 @@ func TestAdapt(t *testing.T) {
 		t.Errorf("linear head on every label: dev %.3f, test %.3f, not well above the majority rate %.3f", fig["dev accuracy"], fig["test accuracy"], fig["majority rate"])
 	}
 	for _, want := range []string{"task            wordnet_lexname (25 classes)", "checkpoint      " + ckFile + " (step 40, encoder ",
-		"head            linear, weight decay ", "labels          5745 train examples (all per class, seed 1)", "wrote           " + headFile} {
+		"head            linear on the bag+hidden layer, weight decay ", "labels          5745 train examples (all per class, seed 1)", "wrote           " + headFile} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout does not say %q:\n%s", want, out)
 		}
 	}
-	for _, want := range []string{"adapt: checkpoint " + ckFile + " (step 40, dim 64)", "texts/s", "eta ", "fitting a linear head for each of 4 weight decays"} {
+	for _, want := range []string{"adapt: checkpoint " + ckFile + " (step 40, bag+hidden layer 128 wide, encoder features)", "texts/s", "eta ", "fitting a linear head for each of 4 weight decays"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, stderr)
 		}
@@ -118,12 +118,48 @@ func TestAdapt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if linear.Meta.Kind != train.HeadLinear || linear.Meta.Step != 40 || linear.Meta.TrainRows != 5745 {
+	if m := linear.Meta; m.Kind != train.HeadLinear || m.Step != 40 || m.TrainRows != 5745 || m.Hybrid() || m.Layer != train.DefaultLayer {
 		t.Fatalf("head file metadata %+v", linear.Meta)
 	}
 
+	// The default: a linear head on the hybrid representation, here on 32
+	// labels per class.
+	code, out, stderr = run(t, "adapt", "--checkpoint", lakeDir, "--task", task, "--labels-per-class", "32", "--progress", "0")
+	if code != ExitOK {
+		t.Fatalf("adapt hybrid: exit %d: %s", code, stderr)
+	}
+	t.Logf("adapted (hybrid) by %v:\n%s", time.Since(began), out)
+	hfig := adaptFigures(t, out)
+	if hfig["test accuracy"] < fig["test accuracy"] {
+		t.Errorf("hybrid head on 32 labels per class: test %.3f, below the encoder head's %.3f on every label", hfig["test accuracy"], fig["test accuracy"])
+	}
+	for _, want := range []string{"head            linear on hybrid features (bag+hidden layer + ", " train examples (32 per class, seed 1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "(step 40, bag+hidden layer 128 wide, hybrid features)") || !strings.Contains(stderr, "fitting a linear head on hybrid features for each C") {
+		t.Errorf("stderr: %s", stderr)
+	}
+	hybrid, err := train.ReadHeadFile(headFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := hybrid.Meta; m.Kind != train.HeadLinear || m.TrainRows < 700 || m.TrainRows > 800 || !m.Hybrid() || m.Layer != train.DefaultLayer || m.LexColumns < 1000 || m.C == 0 || m.LexWeight != 3 {
+		t.Fatalf("hybrid head metadata %+v", hybrid.Meta)
+	}
+	ck, err := train.ReadCheckpointFile(ckFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := train.LoadEncoder(ck.Learner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servedMatches(t, lakeDir, enc, hybrid)
+
 	// Few labels, an mlp head, the checkpoint given as a file.
-	code, out, stderr = run(t, "adapt", "--checkpoint", ckFile, "--task", task, "--head", "mlp", "--hidden", "64",
+	code, out, stderr = run(t, "adapt", "--checkpoint", ckFile, "--task", task, "--head", "mlp", "--hidden", "64", "--layer", "output",
 		"--labels-per-class", "128", "--progress", "0", "--max-epochs", "40", "--patience", "5", "--weight-decays", "1e-3,1e-2")
 	if code != ExitOK {
 		t.Fatalf("adapt mlp: exit %d: %s", code, stderr)
@@ -137,21 +173,17 @@ func TestAdapt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mlp.Meta.Kind != train.HeadMLP || mlp.Meta.Hidden != 64 || mlp.Meta.TrainRows > 25*128 || mlp.Meta.TrainRows < 2000 {
+	if m := mlp.Meta; m.Kind != train.HeadMLP || m.Hidden != 64 || m.TrainRows > 25*128 || m.TrainRows < 2000 || m.Hybrid() || m.Layer != train.LayerOutput {
 		t.Fatalf("mlp head metadata %+v", mlp.Meta)
 	}
+	servedMatches(t, lakeDir, enc, mlp)
+}
 
-	// Served: the trainer over the lake classifies with the newest head and
-	// the encoder of its checkpoint, as the head does offline.
-	ck, err := train.ReadCheckpointFile(ckFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := train.LoadEncoder(ck.Learner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cls, err := mlp.Bind(enc)
+// servedMatches checks that the trainer over the lake classifies with the
+// newest head (h) and the encoder of its checkpoint as h does offline.
+func servedMatches(t *testing.T, lakeDir string, enc *train.Encoder, h *train.Head) {
+	t.Helper()
+	cls, err := h.Bind(enc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +253,9 @@ func TestAdaptUsage(t *testing.T) {
 			"--weight-decays", "a,-1", "--workers", "0"}, []string{`kind "tree"`, "--labels-per-class", `"a" is not a number`, "weight_decays: -1", "--workers 0"}},
 		{[]string{"adapt", "--checkpoint", "x.ckpt", "--task", task, "--labels-per-class", "16,64"}, []string{"give one value"}},
 		{[]string{"adapt", "--checkpoint", "x.ckpt", "--task", task, "--head", "mlp", "--hidden", "-1"}, []string{"hidden: -1"}},
+		{[]string{"adapt", "--checkpoint", "x.ckpt", "--task", task, "--features", "tfidf", "--layer", "top", "--lex-weight", "-1"},
+			[]string{`--features "tfidf"`, `--layer "top"`, "--lex-weight"}},
+		{[]string{"adapt", "--checkpoint", "x.ckpt", "--task", task, "--head", "mlp", "--features", "hybrid"}, []string{"--features hybrid takes a linear head"}},
 		{[]string{"adapt", "--checkpoint", "x.ckpt", "--task", "/tmp/.x"}, []string{"cannot name a head"}},
 		{[]string{"adapt", "--checkpoint", "x.ckpt", "--task", task, "extra"}, []string{"unexpected arguments"}},
 		{[]string{"adapt", "--checkpoint", lakeDir, "--task", task}, []string{"not a lake with checkpoints"}},
