@@ -6,10 +6,12 @@
 // It is not a production broker and no production path may depend on it: it
 // has one node, no replication, and keeps everything in memory unless
 // Config.DataDir names a directory, in which case topics, records, group
-// offsets and producer state survive a Close and a later Start on the same
-// directory (records produced since the last segment roll are written through
-// the OS page cache and are safe across a clean Close, not across a machine
-// crash).
+// offsets, group members and producer state survive a Close and a later
+// Start on the same directory (records produced since the last segment roll
+// are written through the OS page cache and are safe across a clean Close,
+// not across a machine crash). A client that rejoins its group after a
+// restart under a new member id (kafka-go does) waits until the restored
+// members' sessions expire, as with a real Kafka coordinator.
 //
 // Addresses: the broker listens on Config.Addr and advertises, in metadata
 // responses, the address clients must dial. That is Config.Advertise when set,

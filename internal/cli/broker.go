@@ -13,7 +13,10 @@ const brokerUsage = `[--addr 127.0.0.1:9092] [--advertise HOST[:PORT]] [--partit
 Runs an embedded single-node Kafka-protocol broker for development and demos
 until interrupted. Any Kafka client can use it; topics not created at start
 are created on first use with --partitions partitions. Without --data it keeps
-everything in memory.`
+everything in memory; with it, topics, records, committed group offsets and
+group members survive a stop (SIGTERM or SIGINT) and a start on the same
+directory, so clients can be tried against a broker restart (a consumer that
+rejoins under a new member id waits for the old member's session to expire).`
 
 func runBroker(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "broker", brokerUsage)
@@ -22,6 +25,7 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	partitions := fs.Int("partitions", broker.DefaultPartitions, "partitions of created topics")
 	topics := fs.String("topic", "records", "comma-separated topics to create at start")
 	data := fs.String("data", "", "directory that keeps the broker's state across restarts (default: memory only)")
+	minSession := fs.Duration("group-min-session-timeout", 0, "least consumer group session timeout accepted (default 6s, as Kafka; tests lower it to rebalance quickly)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +39,8 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 		Topics:     splitList(*topics),
 		DataDir:    *data,
 		Logger:     e.log,
+
+		GroupMinSessionTimeout: *minSession,
 	}
 	if *partitions < 1 {
 		// Zero would silently mean the default: reject it at the CLI.

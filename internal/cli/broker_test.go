@@ -144,6 +144,7 @@ func TestBrokerCommandUsage(t *testing.T) {
 		{"not a number", []string{"--partitions", "x"}, "partitions"},
 		{"bad topic", []string{"--topic", "ok,no/slash"}, "no/slash"},
 		{"stray argument", []string{"extra"}, "extra"},
+		{"negative session", []string{"--group-min-session-timeout", "-1s"}, "session timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
