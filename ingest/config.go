@@ -53,9 +53,13 @@ type Config struct {
 	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
 	RebalanceTimeout  Duration `yaml:"rebalance_timeout"`
 
-	// Listen is the address of the HTTP server for /metrics and /healthz
-	// ("" disables it).
+	// Listen is the address of the HTTP server for /metrics, /healthz and
+	// /readyz ("" disables it).
 	Listen string `yaml:"listen"`
+	// StallTimeout is how long the member may go without a fetch returning
+	// records, while its partitions are not caught up (or while it holds
+	// no generation), before /healthz reports it degraded.
+	StallTimeout Duration `yaml:"stall_timeout"`
 	// ExitOnIdle, when positive, makes the member drain and exit once it has
 	// held its assignment with every partition of its topics caught up for
 	// that long.
@@ -86,6 +90,7 @@ const (
 	DefaultRollBytes     = 8 << 20
 	DefaultMemoryLimit   = 256 << 20
 	DefaultRollInterval  = 5 * time.Second
+	DefaultStallTimeout  = 2 * time.Minute
 )
 
 // SetDefaults fills every unset field with its default.
@@ -121,6 +126,7 @@ func (c *Config) SetDefaults() {
 	setDur(&c.HeartbeatInterval, time.Second)
 	setDur(&c.RebalanceTimeout, 30*time.Second)
 	setDur(&c.DialTimeout, 10*time.Second)
+	setDur(&c.StallTimeout, DefaultStallTimeout)
 	setSize(&c.MemoryLimit, DefaultMemoryLimit)
 }
 
@@ -227,6 +233,9 @@ func (c *Config) Validate() error {
 			add("listen: %q is not host:port", c.Listen)
 		}
 	}
+	if c.StallTimeout < Duration(time.Second) {
+		add("stall_timeout: %v must be at least 1s", time.Duration(c.StallTimeout))
+	}
 	if c.ExitOnIdle < 0 {
 		add("exit_on_idle: must not be negative")
 	}
@@ -330,6 +339,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	parse("HEARTBEAT_INTERVAL", &c.HeartbeatInterval)
 	parse("REBALANCE_TIMEOUT", &c.RebalanceTimeout)
 	str("LISTEN", &c.Listen)
+	parse("STALL_TIMEOUT", &c.StallTimeout)
 	parse("EXIT_ON_IDLE", &c.ExitOnIdle)
 	parse("DIAL_TIMEOUT", &c.DialTimeout)
 	parse("MEMORY_LIMIT", &c.MemoryLimit)

@@ -42,6 +42,26 @@
 // holds. A partition whose owner was killed is therefore not caught up until
 // its session expires, the group rebalances and the new owner commits it.
 //
+// # Health
+//
+// A member that runs without landing anything while it should is degraded:
+// no fetch has returned records for Config.StallTimeout, while its
+// partitions are not caught up (or while it holds no generation at all,
+// when the group coordinator cannot be reached). A member seen caught up
+// is not degraded, however long it has been idle. Status reports it
+// (Status.Stalled: why, since when, the latest Kafka error), and so do
+// `thresher ingest`'s /healthz and /readyz (503) and the degraded gauge.
+// Status.Ready is set once the first generation knows where each of its
+// partitions starts.
+//
+// Kafka errors (the client's own and those of fetches and group joins) are
+// logged at WARN: the first of each kind at once, then one line per
+// WarnInterval with the count of the others, so a broker that is down does
+// not flood the log. Nothing more is needed to survive a broker restart:
+// the generation ends (every partition commits what it holds), the member
+// rejoins when the broker is back, and the next generation resumes from the
+// lake.
+//
 // # Concurrency
 //
 // Each partition has a fetch-and-decode goroutine and a committer goroutine
@@ -69,4 +89,6 @@
 //	thresher_ingest_assigned_partitions               partitions held in the current generation
 //	thresher_ingest_generations_total                 generations joined
 //	thresher_ingest_idle                              1 while the member is idle
+//	thresher_ingest_degraded                          1 while the member is degraded (see Health)
+//	thresher_ingest_last_fetch_timestamp_seconds      unix time of the last fetch that returned records
 package ingest

@@ -65,6 +65,14 @@ type Ingester struct {
 	// commit that started after the last fetch (the drain), so waiting for
 	// data or for the idle timeout is not counted.
 	firstFetch, lastFetch, drain atomic.Int64 // unix nanos; drain in ns
+	// progress is the last time (unix nanos) the member was seen with its
+	// partitions caught up, or Run's start: with lastFetch, what tells a
+	// stalled member (Stall) from an idle one.
+	progress atomic.Int64
+	// started is set once a generation knows where each of its partitions
+	// starts, and stays set.
+	started atomic.Bool
+	warns   *warnings
 
 	mu    sync.Mutex
 	gen   *generation // nil between generations
@@ -95,10 +103,12 @@ func New(cfg Config, store lake.Store, log *slog.Logger, reg prometheus.Register
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ingester{
-		cfg: cfg, store: store, log: log, m: newMetrics(reg),
+	in := &Ingester{
+		cfg: cfg, store: store, log: log, warns: newWarnings(log, WarnInterval),
 		dial: &kafka.Dialer{Timeout: time.Duration(cfg.DialTimeout), DualStack: true},
-	}, nil
+	}
+	in.m = newMetrics(reg, in)
+	return in, nil
 }
 
 // CheckBrokers dials every bootstrap broker and returns an error wrapping
@@ -133,7 +143,7 @@ func (in *Ingester) Summary() Summary {
 	return s
 }
 
-// Status is a snapshot for /healthz.
+// Status is a snapshot for /healthz and /readyz.
 type Status struct {
 	Generation int32    `json:"generation"`
 	Member     string   `json:"member,omitempty"`
@@ -141,14 +151,23 @@ type Status struct {
 	Idle       bool     `json:"idle"`
 	Records    int64    `json:"records"`
 	DLQ        int64    `json:"dlq"`
-	Error      string   `json:"error,omitempty"`
+	// Ready is true once the member has joined a generation and knows
+	// where each of its partitions starts; it stays true across
+	// rebalances.
+	Ready bool `json:"ready"`
+	// Stalled, when set, says why the member is degraded (Stall).
+	Stalled *Stall `json:"stalled,omitempty"`
+	// Error is the fatal error Run stops with.
+	Error string `json:"error,omitempty"`
 }
 
 // Status returns the member's current state.
 func (in *Ingester) Status() Status {
+	stall := in.stall(time.Now())
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	st := Status{Idle: in.idle.Load(), Records: in.records.Load(), DLQ: in.dlq.Load(), Partitions: []string{}}
+	st := Status{Idle: in.idle.Load(), Records: in.records.Load(), DLQ: in.dlq.Load(), Partitions: []string{},
+		Ready: in.started.Load(), Stalled: stall}
 	if in.fatal != nil {
 		st.Error = in.fatal.Error()
 	}
@@ -181,9 +200,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		PartitionWatchInterval: 5 * time.Second,
 		StartOffset:            kafka.FirstOffset,
 		Timeout:                time.Duration(cfg.DialTimeout),
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			in.log.Debug("kafka: " + fmt.Sprintf(msg, args...))
-		}),
+		ErrorLogger:            in.kafkaLogger("kafka: "),
 	})
 	if err != nil {
 		return fmt.Errorf("ingest: consumer group: %w", err)
@@ -191,6 +208,8 @@ func (in *Ingester) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	in.stopFn = stop
+	in.progress.Store(time.Now().UnixNano())
+	defer func() { in.warns.flush(time.Now(), true) }()
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -205,7 +224,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 			if runCtx.Err() != nil {
 				break
 			}
-			in.log.Warn("consumer group", "err", err)
+			in.warns.warn(time.Now(), "consumer group", "consumer group", "err", err)
 			continue
 		}
 		in.m.rebalances.Inc()
@@ -270,6 +289,7 @@ func (in *Ingester) runGeneration(gctx context.Context, gen *generation) {
 	}
 	readyWG.Wait()
 	gen.ready.Store(true)
+	in.started.Store(true)
 	wg.Wait()
 	for _, p := range gen.parts {
 		in.m.lag.DeleteLabelValues(p.topic, strconv.Itoa(int(p.id)))
@@ -292,10 +312,18 @@ func (in *Ingester) watchIdle(ctx context.Context, stop func()) {
 			return
 		case <-tick.C:
 		}
+		in.warns.flush(time.Now(), false)
 		in.mu.Lock()
 		gen := in.gen
 		in.mu.Unlock()
-		idle := gen != nil && gen.ready.Load() && in.caughtUp(ctx, client, gen)
+		idle := false
+		if gen != nil && gen.ready.Load() {
+			var own bool
+			own, idle = in.caughtUp(ctx, client, gen)
+			if own {
+				in.progress.Store(time.Now().UnixNano())
+			}
+		}
 		in.idle.Store(idle)
 		if idle {
 			in.m.idle.Set(1)
@@ -319,19 +347,19 @@ func (in *Ingester) watchIdle(ctx context.Context, stop func()) {
 	}
 }
 
-// caughtUp reports whether every partition of the subscribed topics is
-// consumed to its high watermark: this member's own by its position, the
-// others by what the lake holds (so a partition whose owner died and whose
-// session has not yet expired is not caught up).
-func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *generation) bool {
+// caughtUp reports whether this member's partitions are consumed to their
+// high watermarks (own), and whether every partition of the subscribed
+// topics is (all): the others by what the lake holds, so a partition whose
+// owner died and whose session has not yet expired is not caught up.
+func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *generation) (own, all bool) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: in.cfg.Topics})
 	if err != nil {
-		return false
+		return false, false
 	}
 	req := map[string][]kafka.OffsetRequest{}
 	for _, t := range meta.Topics {
 		if t.Error != nil {
-			return false
+			return false, false
 		}
 		for _, p := range t.Partitions {
 			req[t.Name] = append(req[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
@@ -339,13 +367,13 @@ func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *gen
 	}
 	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
 	if err != nil {
-		return false
+		return false, false
 	}
-	caught := true
+	own, others := true, true
 	for topic, ps := range offs.Topics {
 		for _, po := range ps {
 			if po.Error != nil {
-				return false
+				return false, false
 			}
 			tp := topicPartition{topic, int32(po.Partition)}
 			if p, ok := gen.parts[tp]; ok {
@@ -353,7 +381,7 @@ func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *gen
 				pos := p.next.Load()
 				in.m.lag.WithLabelValues(topic, strconv.Itoa(po.Partition)).Set(float64(max(po.LastOffset-pos, 0)))
 				if pos < po.LastOffset {
-					caught = false
+					own = false
 				}
 				continue
 			}
@@ -362,11 +390,11 @@ func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *gen
 			}
 			next, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, topic, int32(po.Partition))
 			if err != nil || !ok || next < po.LastOffset {
-				caught = false
+				others = false
 			}
 		}
 	}
-	return caught
+	return own, own && others
 }
 
 // partition consumes one assigned partition for one generation.
@@ -433,7 +461,7 @@ func (p *partition) resume(ctx context.Context) (int64, error) {
 				err = errors.New("no offsets in the answer")
 			}
 		}
-		in.log.Warn("list offsets", "topic", p.topic, "partition", p.id, "err", err)
+		in.warns.warn(time.Now(), "list offsets", "list offsets", "topic", p.topic, "partition", p.id, "err", err)
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -474,9 +502,7 @@ func (p *partition) run(gctx context.Context, ready func()) error {
 		MaxBytes:      int(cfg.FetchMaxBytes),
 		MaxWait:       time.Duration(cfg.FetchMaxWait),
 		QueueCapacity: 4096,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			in.log.Debug("kafka reader: "+fmt.Sprintf(msg, args...), "topic", p.topic, "partition", p.id)
-		}),
+		ErrorLogger:   in.kafkaLogger("kafka reader: ", "topic", p.topic, "partition", p.id),
 	})
 	defer r.Close()
 	if err := r.SetOffset(start); err != nil {
@@ -549,7 +575,7 @@ func (p *partition) run(gctx context.Context, ready func()) error {
 				}
 				continue
 			}
-			in.log.Warn("fetch", "topic", p.topic, "partition", p.id, "err", err)
+			in.warns.warn(time.Now(), "fetch", "fetch", "topic", p.topic, "partition", p.id, "err", err)
 			select {
 			case <-gctx.Done():
 			case <-time.After(200 * time.Millisecond):

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,9 +18,12 @@ type metrics struct {
 	assigned   prometheus.Gauge
 	rebalances prometheus.Counter
 	idle       prometheus.Gauge
+	degraded   prometheus.GaugeFunc
+	lastFetch  prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics returns in's metrics; the health gauges read in at scrape time.
+func newMetrics(reg prometheus.Registerer, in *Ingester) *metrics {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "thresher_ingest_records_total",
@@ -57,10 +62,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "thresher_ingest_idle",
 			Help: "1 when this member holds its assignment and every partition of its topics is caught up.",
 		}),
+		degraded: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "thresher_ingest_degraded",
+			Help: "1 when no fetch has succeeded for stall_timeout while this member's partitions are not caught up (or it holds no generation).",
+		}, func() float64 {
+			if in.stall(time.Now()) != nil {
+				return 1
+			}
+			return 0
+		}),
+		lastFetch: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "thresher_ingest_last_fetch_timestamp_seconds",
+			Help: "Unix time of the last fetch that returned records (0 before the first).",
+		}, func() float64 {
+			if ns := in.lastFetch.Load(); ns != 0 {
+				return float64(ns) / 1e9
+			}
+			return 0
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.bytes, m.dlq, m.lag, m.commitSecs, m.segments,
-			m.assigned, m.rebalances, m.idle)
+			m.assigned, m.rebalances, m.idle, m.degraded, m.lastFetch)
 	}
 	return m
 }
