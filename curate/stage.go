@@ -185,6 +185,7 @@ type Stage struct {
 	busy          atomic.Int64 // nanoseconds spent in windows that curated records
 	committed     atomic.Int64 // the last window whose state is written
 	total         atomic.Int64 // input records curated over the lake's life
+	listed        atomic.Bool  // the raw table was listed (or a plan to redo read) once
 
 	inflight chan error // the window being written, nil when none
 }
@@ -343,6 +344,7 @@ func (s *Stage) nextPlan(ctx context.Context) (*plan, error) {
 			return nil, err
 		}
 		s.log.Info("redoing an uncommitted window", "window", seq, "segments", len(p.Segments))
+		s.listed.Store(true)
 		return p, nil
 	} else if !errors.Is(err, lake.ErrNotExist) {
 		return nil, err
@@ -351,6 +353,7 @@ func (s *Stage) nextPlan(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer s.listed.Store(true) // once pending is known
 	type seg struct {
 		key string
 		r   lake.Range
@@ -676,6 +679,9 @@ type Progress struct {
 	Total   int64 `json:"total"`   // input records curated over the lake's life
 	// Busy is the time spent curating (waiting for new data excluded).
 	Busy time.Duration `json:"busy_ns"`
+	// Ready is true once the stage, its state loaded, has listed the raw
+	// table (or read the plan of a window to redo): it is at work.
+	Ready bool `json:"ready"`
 }
 
 // Rate is records per busy second.
@@ -689,7 +695,8 @@ func (p Progress) Rate() float64 {
 // Progress returns the stage's position.
 func (s *Stage) Progress() Progress {
 	return Progress{Window: s.committed.Load(), Records: s.records.Load(), Kept: s.kept.Load(),
-		Pending: max(0, s.pending.Load()), Total: s.total.Load(), Busy: time.Duration(s.busy.Load())}
+		Pending: max(0, s.pending.Load()), Total: s.total.Load(), Busy: time.Duration(s.busy.Load()),
+		Ready: s.listed.Load()}
 }
 
 // Run curates windows until ctx is done or, with ExitOnIdle, no new raw

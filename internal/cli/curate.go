@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -35,7 +36,7 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&flags.ExitOnIdle, "exit-on-idle", 0, "exit after no new raw segment for this `duration` (0: run until stopped)")
 	fs.IntVar(&flags.Stages, "stages", 0, "curriculum stages (default 4)")
 	drop := fs.String("drop", "", "quality flags that filter a record, `flag[,flag]` (default "+fmt.Sprint(curate.DefaultDrop)+"; \"none\" keeps all)")
-	listen := fs.String("listen", "", "serve /metrics and /healthz on `host:port`")
+	listen := fs.String("listen", "", "serve /metrics, /healthz and /readyz on `host:port`")
 	check := fs.Bool("check", false, "validate the configuration, print it, and exit without curating")
 	memLimit := fs.String("memory-limit", "", "soft memory `limit` of the process (e.g. 2GiB; default "+
 		"768MiB plus 800 bytes per record the dedup index may hold; env "+curateEnvPrefix+"MEMORY_LIMIT, GOMEMLIMIT wins)")
@@ -145,6 +146,27 @@ func curateRun(ctx context.Context, e *env, cfg curate.Config, listen string) (c
 		return curate.Progress{}, &UsageError{Err: err}
 	}
 	reg := newRegistry()
+	// The server answers while the state loads (a resume replays the
+	// windows since the last saved dedup index): /healthz 200, /readyz
+	// 503 until the stage has listed the raw table.
+	var stage atomic.Pointer[curate.Stage]
+	if listen != "" {
+		stop, err := serveHTTP(ctx, e.log, listen, reg, func() health {
+			st := stage.Load()
+			if st == nil {
+				return health{Status: healthStarting}
+			}
+			p := st.Progress()
+			if !p.Ready {
+				return health{Status: healthStarting, Detail: p}
+			}
+			return health{Status: healthOK, Detail: p}
+		})
+		if err != nil {
+			return curate.Progress{}, &UsageError{Err: err}
+		}
+		defer stop()
+	}
 	st, err := curate.New(ctx, cfg, store, e.log, reg)
 	if err != nil {
 		if errors.Is(err, curate.ErrConfig) {
@@ -152,13 +174,7 @@ func curateRun(ctx context.Context, e *env, cfg curate.Config, listen string) (c
 		}
 		return curate.Progress{}, err
 	}
-	if listen != "" {
-		stop, err := serveHTTP(ctx, e.log, listen, reg, func() (any, error) { return st.Progress(), nil })
-		if err != nil {
-			return curate.Progress{}, &UsageError{Err: err}
-		}
-		defer stop()
-	}
+	stage.Store(st)
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)

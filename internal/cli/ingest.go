@@ -28,6 +28,7 @@ type ingestFlags struct {
 	rollRecords         int
 	rollInterval        ingest.Duration
 	sessionTimeout      ingest.Duration
+	stallTimeout        ingest.Duration
 	startFrom           string
 }
 
@@ -40,7 +41,8 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.lake, "lake", "", "lake `folder`")
 	fs.StringVar(&f.format, "format", "", "value format: json (default) or text")
 	fs.StringVar(&f.fields, "fields", "", "JSON field names, `column=field[,...]` for text, id, source, domain, lang, ts")
-	fs.StringVar(&f.listen, "listen", "", "serve /metrics and /healthz on `host:port`")
+	fs.StringVar(&f.listen, "listen", "", "serve /metrics, /healthz and /readyz on `host:port`")
+	fs.Var(&f.stallTimeout, "stall-timeout", "report degraded on /healthz after this `duration` without a fetch while behind (default 2m)")
 	fs.Var(&f.exitOnIdle, "exit-on-idle", "drain and exit after the group has been caught up for this `duration` (0: run until stopped)")
 	fs.Var(&f.maxValue, "max-value-bytes", "reject larger values to the DLQ (default 1MiB)")
 	fs.IntVar(&f.rollRecords, "roll-records", 0, "commit a segment at this many records (default 200000)")
@@ -79,6 +81,8 @@ func (f *ingestFlags) apply(fs *flag.FlagSet, cfg *ingest.Config) error {
 			cfg.RollInterval = f.rollInterval
 		case "session-timeout":
 			cfg.SessionTimeout = f.sessionTimeout
+		case "stall-timeout":
+			cfg.StallTimeout = f.stallTimeout
 		case "start-from":
 			cfg.StartFrom = f.startFrom
 		case "fields":
@@ -184,13 +188,7 @@ func ingestRun(ctx context.Context, e *env, cfg ingest.Config) (ingest.Summary, 
 		return ingest.Summary{}, &UsageError{Err: err}
 	}
 	if cfg.Listen != "" {
-		stop, err := serveHTTP(ctx, e.log, cfg.Listen, reg, func() (any, error) {
-			st := in.Status()
-			if st.Error != "" {
-				return st, errors.New(st.Error)
-			}
-			return st, nil
-		})
+		stop, err := serveHTTP(ctx, e.log, cfg.Listen, reg, func() health { return ingestHealth(in.Status()) })
 		if err != nil {
 			return ingest.Summary{}, &UsageError{Err: err}
 		}
@@ -199,4 +197,23 @@ func ingestRun(ctx context.Context, e *env, cfg ingest.Config) (ingest.Summary, 
 	e.log.Info("ingest starting", "brokers", cfg.Brokers, "topics", cfg.Topics, "group", cfg.Group, "lake", cfg.Lake)
 	err = in.Run(ctx)
 	return in.Summary(), err
+}
+
+// ingestHealth is a member's answer on /healthz and /readyz: failing after a
+// fatal error, degraded while stalled (ingest.Stall), starting until it
+// knows where its first generation's partitions start.
+func ingestHealth(st ingest.Status) health {
+	h := health{Status: healthOK, Detail: st}
+	switch {
+	case st.Error != "":
+		h.Status, h.Error = healthFailing, st.Error
+	case st.Stalled != nil:
+		h.Status, h.Error, h.Since = healthDegraded, st.Stalled.Reason, &st.Stalled.Since
+		if st.Stalled.LastError != "" {
+			h.Error += "; last Kafka error: " + st.Stalled.LastError
+		}
+	case !st.Ready:
+		h.Status = healthStarting
+	}
+	return h
 }

@@ -55,8 +55,8 @@ func TestIngestBadConfiguration(t *testing.T) {
 		{"unknown key", []string{"ingest", "--config", "testdata/config/unknown-key.yaml"}, nil, []string{"field topic not found"}},
 		{"bad size in file", []string{"ingest", "--config", "testdata/config/bad-size.yaml"}, nil, []string{`"16 megabytes" is not a size`}},
 		{"missing file", []string{"ingest", "--config", "testdata/config/nope.yaml"}, nil, []string{"no such file"}},
-		{"bad environment", okFlags, map[string]string{"THRESHER_INGEST_ROLL_BYTES": "lots", "THRESHER_INGEST_SESSION_TIMEOUT": "long"},
-			[]string{"THRESHER_INGEST_ROLL_BYTES", "THRESHER_INGEST_SESSION_TIMEOUT"}},
+		{"bad environment", okFlags, map[string]string{"THRESHER_INGEST_ROLL_BYTES": "lots", "THRESHER_INGEST_SESSION_TIMEOUT": "long", "THRESHER_INGEST_STALL_TIMEOUT": "never"},
+			[]string{"THRESHER_INGEST_ROLL_BYTES", "THRESHER_INGEST_SESSION_TIMEOUT", "THRESHER_INGEST_STALL_TIMEOUT"}},
 		{"no broker reachable", okFlags, nil, []string{"no broker reachable"}},
 		{"lake not writable", []string{"ingest", "--brokers", closedPort(t), "--topic", "t", "--group", "g", "--lake", filepath.Join(notDir, "lake")}, nil,
 			[]string{"lake:", notDir}},
@@ -102,7 +102,7 @@ func TestIngestCheckGoodConfig(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"group: from-flag", "text: body", "id: uuid", "roll_bytes: 32MiB", "roll_interval: 3s", "max_value_bytes: 2MiB", "source: source"} {
+	for _, want := range []string{"group: from-flag", "text: body", "id: uuid", "roll_bytes: 32MiB", "roll_interval: 3s", "max_value_bytes: 2MiB", "source: source", "stall_timeout: 2m0s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("effective configuration lacks %q:\n%s", want, out)
 		}

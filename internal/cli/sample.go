@@ -86,12 +86,12 @@ func runSample(ctx context.Context, e *env, args []string) error {
 		if err := s.Register(reg); err != nil {
 			return err
 		}
-		stop, err := serveHTTP(ctx, e.log, *metrics, reg, func() (any, error) {
+		stop, err := serveHTTP(ctx, e.log, *metrics, reg, func() health {
 			st := s.Status()
 			if st.PollError != "" {
-				return st, errors.New(st.PollError)
+				return health{Status: healthFailing, Error: st.PollError, Detail: st}
 			}
-			return st, nil
+			return health{Status: healthOK, Detail: st}
 		})
 		if err != nil {
 			return &UsageError{Err: err}

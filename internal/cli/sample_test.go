@@ -18,7 +18,7 @@ import (
 
 var (
 	servingRE = regexp.MustCompile(`sample: serving batches on (\S+)`)
-	metricsRE = regexp.MustCompile(`serving /metrics and /healthz"? addr=(\S+)`)
+	metricsRE = regexp.MustCompile(`serving /metrics[^"]*"? addr=(\S+)`)
 )
 
 // TestSampleCommand serves a real curated lake with `thresher sample`,
