@@ -65,4 +65,49 @@
 // groups of at most 16 MiB of input or 128Ki rows, split evenly) were chosen
 // by BenchmarkEncodeTuning on the real stream; the figures are in encode.go.
 // ReadRows and FileMeta read such files back.
+//
+// # Checking a lake
+//
+// Check (thresher lake check) reads every segment of the raw, dlq and gaps
+// tables and proves, per partition, that the segments account for each
+// offset once. Each problem is a Finding naming table, topic, partition,
+// offsets and the keys involved:
+//
+//   - stray (error): a .parquet object under raw/, dlq/ or gaps/ whose key
+//     SegmentKey would not produce; a glob of the table reads it.
+//   - overlap (error): two segments of a table share offsets and neither
+//     contains the other (Resolve refuses them), or a gaps segment records
+//     as missing offsets a raw segment holds. Every such pair is listed.
+//   - superseded (info): a segment contained in another of its table, the
+//     run a compaction merged, awaiting deletion; readers use the merge.
+//   - hole (error): offsets between the partition's first and last raw or
+//     gaps segment that no live raw or gaps range covers. Offsets before
+//     the first segment are not the lake's (it may start anywhere).
+//   - dlq_outside_raw (error): offsets of a dlq range that no raw range
+//     covers. Ingest commits a span's dlq segment, over
+//     [max(first, end of the dlq so far), last], just before its raw
+//     segment over [first, last]; after a crash between the two, the redo
+//     may cut the raw ranges elsewhere, so a dlq range lies in the raw
+//     ranges together, not always in one.
+//   - dlq_pending (warning): offsets of a dlq range past the partition's
+//     last raw segment: that crash, before the redo; ingest commits the raw
+//     segment when it resumes (and does not write those dlq rows again).
+//   - unreadable (error): not a Parquet file of its table (its metadata
+//     names another table, or it lacks the columns the check reads).
+//   - row_outside_range (error): rows of another topic or partition, or
+//     whose offset (a gaps row: its missing range) is outside the segment's
+//     range. Offsets inside a range without a row are fine: transaction
+//     markers and aborted records are consumed but land in no table.
+//   - row_order (error): offsets not strictly increasing within a file.
+//   - raw_and_dlq (error): an offset with a row in a live raw segment and
+//     one in a live dlq segment.
+//   - gap_rows (error): offsets of a gaps segment's range that none of its
+//     rows records as missing.
+//   - vanished (warning): a segment deleted between the listing and its
+//     reading (a compaction ran meanwhile).
+//
+// Check reads only the topic, partition and offset columns, a bounded
+// number of files at once, the dlq and gaps tables first and then the raw
+// table against the dlq's offsets, so its memory does not grow with the
+// raw table.
 package lake
