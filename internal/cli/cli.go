@@ -58,6 +58,7 @@ func commands() map[string]command {
 		"ingest":  {"consume topics into the lake, exactly once", runIngest},
 		"curate":  {"dedup and audit raw segments into curated, audit and curriculum tables", runCurate},
 		"audit":   {"print the audit tables of a lake", runAudit},
+		"lake":    {"check a lake: every partition's offsets in its segments exactly once", runLake},
 		"demo":    {"run the pipeline end to end on an embedded broker and a bundled sample", runDemo},
 		"bench":   {"measure end-to-end ingest against kcat on the embedded broker", runBench},
 		"sample":  {"serve curriculum-paced batches of curated records as an Arrow IPC stream", runSample},
