@@ -24,6 +24,14 @@
 // created on first use (metadata auto-creation) with Config.Partitions
 // partitions.
 //
+// Security: with Config.TLSCertFile and TLSKeyFile the listener speaks TLS
+// (and with TLSClientCAFile it requires client certificates); with
+// Config.SASLMechanisms every connection must first authenticate as one of
+// Config.Users with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. The broker does
+// the SASL exchange itself, in front of kfake, so that it advertises
+// SaslHandshake v0-1 as librdkafka requires, accepts v0 handshakes, and
+// answers failures as Kafka does (see secure.go).
+//
 // Concurrency: a Broker is safe for concurrent use; Close may be called more
 // than once.
 package broker
@@ -41,8 +49,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // DefaultPartitions is the partition count of created topics when
@@ -82,6 +88,19 @@ type Config struct {
 	// timeout the broker accepts (Kafka's default is 6 s); tests use
 	// short sessions, e.g. 1 s, to rebalance quickly. Zero keeps 6 s.
 	GroupMinSessionTimeout time.Duration
+
+	// TLSCertFile and TLSKeyFile, set together, make the listener speak
+	// TLS with this certificate (PEM, the chain after the leaf) and key.
+	TLSCertFile, TLSKeyFile string
+	// TLSClientCAFile, with TLS, makes the broker require a client
+	// certificate signed by one of these CA certificates (PEM).
+	TLSClientCAFile string
+	// SASLMechanisms, when not empty, makes every connection authenticate
+	// with one of them first: MechanismPlain, MechanismScramSHA256,
+	// MechanismScramSHA512. Every user of Users can use each of them.
+	SASLMechanisms []string
+	// Users are the SASL accounts, user name to password.
+	Users map[string]string
 }
 
 // Validate reports every problem in c at once.
@@ -113,6 +132,7 @@ func (c Config) Validate() error {
 	if c.GroupMinSessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("group min session timeout %v: must not be negative", c.GroupMinSessionTimeout))
 	}
+	errs = append(errs, c.securityProblems()...)
 	return errors.Join(errs...)
 }
 
@@ -125,7 +145,6 @@ type Broker struct {
 	log        *slog.Logger
 
 	mu     sync.Mutex
-	admin  *kgo.Client
 	closed bool
 }
 
@@ -147,6 +166,10 @@ func Start(cfg Config) (*Broker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
+	sec, err := newSecurity(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		ln        net.Listener
 		advertise string
@@ -165,7 +188,7 @@ func Start(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 		advertise = adv
-		ln = &advertisedListener{Listener: raw, addr: advAddr(adv)}
+		ln = &advertisedListener{Listener: sec.wrap(raw), addr: advAddr(adv)}
 		return ln, nil
 	}
 
@@ -248,78 +271,33 @@ func (b *Broker) CreateTopic(topic string, partitions int) error {
 // Close stops the broker, persisting its state when it has a DataDir.
 func (b *Broker) Close() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
-		b.mu.Unlock()
 		return
 	}
 	b.closed = true
-	admin := b.admin
-	b.admin = nil
-	b.mu.Unlock()
-	if admin != nil {
-		admin.Close()
-	}
 	b.cluster.Close()
 }
 
-// ensureTopic creates topic if missing and returns its partition count.
+// ensureTopic creates topic if missing and returns its partition count. It
+// works on the cluster in process, so it needs no client credentials.
 func (b *Broker) ensureTopic(topic string, partitions int) (int, error) {
-	cl, err := b.adminClient()
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic = topic
-	rt.NumPartitions = int32(partitions)
-	rt.ReplicationFactor = 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10_000
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return 0, fmt.Errorf("broker: create topic %q: %w", topic, err)
-	}
-	if len(resp.Topics) != 1 {
-		return 0, fmt.Errorf("broker: create topic %q: %d topics in the response", topic, len(resp.Topics))
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("broker: create topic %q: %w", topic, err)
-	}
-
-	mreq := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	mreq.Topics = append(mreq.Topics, mt)
-	mresp, err := mreq.RequestWith(ctx, cl)
-	if err != nil {
-		return 0, fmt.Errorf("broker: describe topic %q: %w", topic, err)
-	}
-	if len(mresp.Topics) != 1 {
-		return 0, fmt.Errorf("broker: describe topic %q: %d topics in the response", topic, len(mresp.Topics))
-	}
-	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
-		return 0, fmt.Errorf("broker: describe topic %q: %w", topic, err)
-	}
-	return len(mresp.Topics[0].Partitions), nil
-}
-
-func (b *Broker) adminClient() (*kgo.Client, error) {
+	// The lock keeps Close from stopping the cluster under the call, which
+	// would then wait for ever.
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, errors.New("broker: closed")
+		return 0, errors.New("broker: closed")
 	}
-	if b.admin == nil {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
-		if err != nil {
-			return nil, fmt.Errorf("broker: admin client: %w", err)
-		}
-		b.admin = cl
+	err := b.cluster.CreateTopic(topic, int32(partitions), nil)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return 0, fmt.Errorf("broker: create topic %q: %w", topic, err)
 	}
-	return b.admin, nil
+	n := len(b.cluster.PartitionInfos(topic))
+	if n == 0 {
+		return 0, fmt.Errorf("broker: topic %q has no partitions after its creation", topic)
+	}
+	return n, nil
 }
 
 // advertised returns the address to advertise for a listener bound to

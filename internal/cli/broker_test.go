@@ -145,6 +145,10 @@ func TestBrokerCommandUsage(t *testing.T) {
 		{"bad topic", []string{"--topic", "ok,no/slash"}, "no/slash"},
 		{"stray argument", []string{"extra"}, "extra"},
 		{"negative session", []string{"--group-min-session-timeout", "-1s"}, "session timeout"},
+		{"user without password", []string{"--sasl-mechanism", "PLAIN", "--sasl-user", "alice"}, "USER:PASSWORD"},
+		{"mechanism without user", []string{"--sasl-mechanism", "SCRAM-SHA-512"}, "at least one user"},
+		{"unknown mechanism", []string{"--sasl-mechanism", "GSSAPI", "--sasl-user", "a:b"}, "GSSAPI"},
+		{"cert without key", []string{"--tls-cert-file", "cert.pem"}, "both a certificate file and a key file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
