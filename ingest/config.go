@@ -19,6 +19,11 @@ import (
 type Config struct {
 	// Brokers are the bootstrap brokers, host:port.
 	Brokers []string `yaml:"brokers"`
+	// Security, SASL and TLS say how to reach a secured cluster
+	// (security.protocol, sasl.*, tls.*); the default is PLAINTEXT.
+	Security SecurityConfig `yaml:"security"`
+	SASL     SASLConfig     `yaml:"sasl"`
+	TLS      TLSConfig      `yaml:"tls"`
 	// Topics are the topics to consume.
 	Topics []string `yaml:"topics"`
 	// Group is the Kafka consumer group id shared by every member.
@@ -95,6 +100,7 @@ const (
 
 // SetDefaults fills every unset field with its default.
 func (c *Config) SetDefaults() {
+	normalizeSecurity(&c.Security, &c.SASL)
 	if c.Format == "" {
 		c.Format = "json"
 	}
@@ -164,6 +170,7 @@ func (c *Config) Validate() error {
 			add("brokers: %q has an invalid port", b)
 		}
 	}
+	errs = append(errs, SecurityProblems(c.Security, c.SASL, c.TLS)...)
 	if len(c.Topics) == 0 {
 		add("topics: at least one topic is required")
 	}
@@ -281,8 +288,9 @@ func (c *Config) LoadFile(path string) error {
 
 // EnvPrefix prefixes the environment variables ApplyEnv reads: THRESHER_INGEST_
 // followed by the YAML key in upper case (THRESHER_INGEST_BROKERS,
-// THRESHER_INGEST_ROLL_BYTES, THRESHER_INGEST_FIELDS_TEXT, ...). Lists are
-// comma-separated.
+// THRESHER_INGEST_ROLL_BYTES, THRESHER_INGEST_FIELDS_TEXT,
+// THRESHER_INGEST_SASL_USERNAME, ...). Lists are comma-separated. The SASL
+// password comes from PasswordEnv.
 const EnvPrefix = "THRESHER_INGEST_"
 
 // ApplyEnv overrides c from the environment (lookup is os.LookupEnv in
@@ -312,6 +320,21 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		}
 	}
 	list("BROKERS", &c.Brokers)
+	str("SECURITY_PROTOCOL", &c.Security.Protocol)
+	str("SASL_MECHANISM", &c.SASL.Mechanism)
+	str("SASL_USERNAME", &c.SASL.Username)
+	str("SASL_PASSWORD_FILE", &c.SASL.PasswordFile)
+	if v, ok := lookup(PasswordEnv); ok && v != "" {
+		// It overrides a password file of the YAML file; given along
+		// with THRESHER_INGEST_SASL_PASSWORD_FILE, Validate refuses both.
+		c.SASL.Password = Password(v)
+		if _, ok := lookup(EnvPrefix + "SASL_PASSWORD_FILE"); !ok {
+			c.SASL.PasswordFile = ""
+		}
+	}
+	str("TLS_CA_FILE", &c.TLS.CAFile)
+	str("TLS_CERT_FILE", &c.TLS.CertFile)
+	str("TLS_KEY_FILE", &c.TLS.KeyFile)
 	list("TOPICS", &c.Topics)
 	str("GROUP", &c.Group)
 	str("LAKE", &c.Lake)

@@ -69,6 +69,23 @@
 // cores; the hand-off between them is unbuffered, which bounds memory to two
 // spans a partition.
 //
+// # Secured clusters
+//
+// Config.Security, SASL and TLS (and the same fields of ProduceConfig) take
+// Kafka's security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL),
+// sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.username,
+// sasl.password_file (or the password from PasswordEnv), tls.ca_file and an
+// optional client certificate, tls.cert_file and tls.key_file. Validate
+// reads the files and lists every problem, including settings the protocol
+// would ignore. Every client (the consumer group, the admin calls, the
+// readers, the producer) connects through the same settings. At start,
+// CheckBrokers and Produce turn a refused authentication into an error
+// wrapping ErrAuthentication that names the user and mechanism, and a failed
+// TLS handshake (an untrusted certificate, a listener that does or does not
+// speak TLS, a missing client certificate) into one wrapping ErrTLS that
+// says which. The password prints as [redacted] wherever the configuration
+// is printed or logged.
+//
 // # Producing
 //
 // Produce feeds a topic from JSON Lines or text lines (gzip detected by its

@@ -58,7 +58,10 @@ type Ingester struct {
 	store lake.Store
 	log   *slog.Logger
 	m     *metrics
+	sec   *clientSecurity
 	dial  *kafka.Dialer
+	// transport carries the kafka.Client calls (offsets, metadata).
+	transport *kafka.Transport
 
 	records, dlq, bytes, segments atomic.Int64
 	// Active time: from the first fetch to the last, plus the longest
@@ -103,16 +106,29 @@ func New(cfg Config, store lake.Store, log *slog.Logger, reg prometheus.Register
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	sec, err := newClientSecurity(cfg.Security, cfg.SASL, cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(cfg.DialTimeout)
 	in := &Ingester{
 		cfg: cfg, store: store, log: log, warns: newWarnings(log, WarnInterval),
-		dial: &kafka.Dialer{Timeout: time.Duration(cfg.DialTimeout), DualStack: true},
+		sec: sec, dial: sec.dialer(timeout), transport: sec.transport(timeout),
 	}
 	in.m = newMetrics(reg, in)
 	return in, nil
 }
 
-// CheckBrokers dials every bootstrap broker and returns an error wrapping
-// ErrNoBroker when none answers within the dial timeout.
+// client returns a kafka-go client of the bootstrap brokers.
+func (in *Ingester) client() *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Timeout: time.Duration(in.cfg.DialTimeout), Transport: in.transport}
+}
+
+// CheckBrokers dials every bootstrap broker, through TLS and SASL when
+// configured. It returns nil once one answers; else an error wrapping
+// ErrAuthentication or ErrTLS when a broker refused the credentials or the
+// TLS handshake failed (saying which), or one wrapping ErrNoBroker when none
+// answers within the dial timeout.
 func (in *Ingester) CheckBrokers(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(in.cfg.DialTimeout))
 	defer cancel()
@@ -125,6 +141,9 @@ func (in *Ingester) CheckBrokers(ctx context.Context) error {
 		}
 		if err == nil {
 			return nil
+		}
+		if serr := in.sec.explain(ctx, []string{b}, time.Duration(in.cfg.DialTimeout), err); serr != nil {
+			return serr
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", b, err))
 	}
@@ -210,6 +229,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	in.stopFn = stop
 	in.progress.Store(time.Now().UnixNano())
 	defer func() { in.warns.flush(time.Now(), true) }()
+	defer in.transport.CloseIdleConnections()
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -301,7 +321,7 @@ func (in *Ingester) runGeneration(gctx context.Context, gen *generation) {
 
 // watchIdle tracks whether the member is idle and stops it after ExitOnIdle.
 func (in *Ingester) watchIdle(ctx context.Context, stop func()) {
-	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Timeout: time.Duration(in.cfg.DialTimeout)}
+	client := in.client()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var since time.Time
@@ -439,7 +459,7 @@ func (p *partition) resume(ctx context.Context) (int64, error) {
 		return rawNext, nil
 	}
 	// Nothing in the lake: ask the broker where the partition starts or ends.
-	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Timeout: time.Duration(in.cfg.DialTimeout)}
+	client := in.client()
 	req := kafka.FirstOffsetOf(int(p.id))
 	if in.cfg.StartFrom == "latest" {
 		req = kafka.LastOffsetOf(int(p.id))

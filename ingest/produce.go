@@ -40,6 +40,11 @@ import (
 type ProduceConfig struct {
 	// Brokers are the bootstrap brokers, host:port.
 	Brokers []string
+	// Security, SASL and TLS say how to reach a secured cluster, as in
+	// Config; the zero value is PLAINTEXT.
+	Security SecurityConfig
+	SASL     SASLConfig
+	TLS      TLSConfig
 	// Topic is the topic produced to. It is created, with the broker's
 	// default partition count, when it does not exist and the broker allows
 	// it.
@@ -91,6 +96,7 @@ const (
 
 // SetDefaults fills every unset tuning field with its default.
 func (c *ProduceConfig) SetDefaults() {
+	normalizeSecurity(&c.Security, &c.SASL)
 	if c.ProgressEvery == 0 {
 		c.ProgressEvery = defaultProduceProgressEvery
 	}
@@ -119,6 +125,7 @@ func (c *ProduceConfig) Validate() error {
 			break
 		}
 	}
+	errs = append(errs, SecurityProblems(c.Security, c.SASL, c.TLS)...)
 	if c.Topic == "" {
 		add("topic: a topic is required")
 	}
@@ -176,7 +183,9 @@ func (e *noBrokerError) Unwrap() []error { return []error{ErrNoBroker, e.err} }
 //
 // The stats count what was acknowledged, also on error. The errors name what
 // to fix: an error wrapping ErrConfig for an invalid cfg; one wrapping
-// ErrNoBroker, naming the brokers, when none answers within 10 s; "input:
+// ErrAuthentication or ErrTLS when a broker refuses the credentials or the
+// TLS handshake fails; one wrapping ErrNoBroker, naming the brokers, when
+// none answers within 10 s; "input:
 // line N is ... bytes" for a record larger than Kafka's default
 // max.message.bytes (key and value over 1,000,000 bytes), after delivering
 // the lines before it; ctx.Err() when ctx is done, after trying for up to 5 s
@@ -198,7 +207,11 @@ func produce(ctx context.Context, cfg ProduceConfig, r io.Reader) (ProduceStats,
 		return ProduceStats{}, err
 	}
 	defer lines.Close()
-	cl, err := kgo.NewClient(
+	sec, err := newClientSecurity(cfg.Security, cfg.SASL, cfg.TLS)
+	if err != nil {
+		return ProduceStats{}, err
+	}
+	cl, err := kgo.NewClient(append(sec.kgoOpts(),
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.AllowAutoTopicCreation(),
@@ -209,7 +222,7 @@ func produce(ctx context.Context, cfg ProduceConfig, r io.Reader) (ProduceStats,
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
 		kgo.DialTimeout(produceDialTimeout),
 		kgo.RecordDeliveryTimeout(produceDeliverLimit),
-	)
+	)...)
 	if err != nil {
 		return ProduceStats{}, fmt.Errorf("kafka client: %w", err)
 	}
@@ -222,6 +235,9 @@ func produce(ctx context.Context, cfg ProduceConfig, r io.Reader) (ProduceStats,
 	if err != nil {
 		if ctx.Err() != nil {
 			return ProduceStats{}, ctx.Err()
+		}
+		if serr := sec.explain(ctx, cfg.Brokers, produceDialTimeout, err); serr != nil {
+			return ProduceStats{}, serr
 		}
 		return ProduceStats{}, &noBrokerError{
 			msg: fmt.Sprintf("no broker reachable at %s within %v: %v",

@@ -30,6 +30,7 @@ type ingestFlags struct {
 	sessionTimeout      ingest.Duration
 	stallTimeout        ingest.Duration
 	startFrom           string
+	sec                 securityFlags
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
@@ -50,10 +51,12 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.rollInterval, "roll-interval", "commit a segment when its first record is this old (default 5s)")
 	fs.Var(&f.sessionTimeout, "session-timeout", "consumer group session timeout (default 10s)")
 	fs.StringVar(&f.startFrom, "start-from", "", "where a partition with nothing in the lake starts: earliest (default) or latest")
+	f.sec.register(fs)
 }
 
 // apply overlays the flags that were set onto cfg.
 func (f *ingestFlags) apply(fs *flag.FlagSet, cfg *ingest.Config) error {
+	f.sec.apply(fs, &cfg.Security, &cfg.SASL, &cfg.TLS)
 	var errs []error
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -194,7 +197,8 @@ func ingestRun(ctx context.Context, e *env, cfg ingest.Config) (ingest.Summary, 
 		}
 		defer stop()
 	}
-	e.log.Info("ingest starting", "brokers", cfg.Brokers, "topics", cfg.Topics, "group", cfg.Group, "lake", cfg.Lake)
+	e.log.Info("ingest starting", "brokers", cfg.Brokers, "security_protocol", cfg.Security.Protocol,
+		"topics", cfg.Topics, "group", cfg.Group, "lake", cfg.Lake)
 	err = in.Run(ctx)
 	return in.Summary(), err
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/thresher-ml/thresher/ingest"
 )
 
-const produceUsage = `--brokers HOST:PORT[,...] --topic TOPIC [--format json|text] [--progress-every 1s] FILE|-
+const produceUsage = `--brokers HOST:PORT[,...] --topic TOPIC [--format json|text] [--progress-every 1s]
+       [--security-protocol P --sasl-mechanism M --sasl-username U --sasl-password-file F --tls-ca-file F ...] FILE|-
 
 Produces one record per input line (blank lines skipped) to TOPIC. FILE may be
 gzip-compressed (detected by its magic bytes, also on stdin); "-" reads stdin.
@@ -20,7 +21,11 @@ With --format json (the default) a line's key is its top-level "id" when that
 is a string or a number, and lines are produced as they are, valid or not: the
 consumer judges them. With --format text no line has a key. Keyed records are
 partitioned with murmur2, as the Java client and kcat -X partitioner=murmur2_random
-do; unkeyed records go to batches spread evenly over partitions.`
+do; unkeyed records go to batches spread evenly over partitions.
+
+A secured cluster takes the --security-protocol, --sasl-* and --tls-* flags of
+thresher ingest; the SASL password comes from --sasl-password-file or the
+` + ingest.PasswordEnv + ` variable.`
 
 // runProduce is "thresher produce": flags in, ingest.Produce, the summary out.
 
@@ -30,9 +35,20 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	topic := fs.String("topic", "", "topic to produce to (required)")
 	format := fs.String("format", "json", "input format: json (JSON Lines, key = \"id\") or text (a line a record, no key)")
 	every := fs.Duration("progress-every", time.Second, "interval of the progress line on stderr; 0 disables it")
+	var secFlags securityFlags
+	secFlags.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	var (
+		sec  ingest.SecurityConfig
+		sasl ingest.SASLConfig
+		tls  ingest.TLSConfig
+	)
+	if v, ok := os.LookupEnv(ingest.PasswordEnv); ok && v != "" {
+		sasl.Password = ingest.Password(v)
+	}
+	secFlags.apply(fs, &sec, &sasl, &tls)
 	var problems []string
 	bl := splitList(*brokers)
 	if len(bl) == 0 {
@@ -48,6 +64,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	if *every < 0 {
 		problems = append(problems, fmt.Sprintf("--progress-every %v: must not be negative", *every))
 	}
+	problems = append(problems, ingest.SecurityProblems(sec, sasl, tls)...)
 	switch fs.NArg() {
 	case 0:
 		problems = append(problems, "missing input: give a FILE or - for stdin")
@@ -76,13 +93,17 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	}
 	stats, err := ingest.Produce(ctx, ingest.ProduceConfig{
 		Brokers:       bl,
+		Security:      sec,
+		SASL:          sasl,
+		TLS:           tls,
 		Topic:         *topic,
 		Format:        form,
 		Progress:      progress,
 		ProgressEvery: *every,
 	}, in)
 	if err != nil {
-		if errors.Is(err, ingest.ErrNoBroker) {
+		if errors.Is(err, ingest.ErrNoBroker) || errors.Is(err, ingest.ErrAuthentication) ||
+			errors.Is(err, ingest.ErrTLS) || errors.Is(err, ingest.ErrConfig) {
 			return &UsageError{Err: err} // like ingest: a configuration to fix, found at start
 		}
 		if stats.Records > 0 {

@@ -236,6 +236,9 @@ func TestProduceUsage(t *testing.T) {
 		{"no topic", []string{"-"}, "--topic", ExitUsage},
 		{"no brokers", []string{"--brokers", " , ", "--topic", "t", "-"}, "--brokers", ExitUsage},
 		{"every problem at once", []string{"--format", "csv"}, "--topic is required; --format \"csv\"", ExitUsage},
+		{"SASL without mechanism", []string{"--topic", "t", "--security-protocol", "SASL_SSL", "--sasl-username", "u", "--sasl-password-file", filepath.Join(dir, "nope"), "-"},
+			"sasl.mechanism: required with security.protocol SASL_SSL", ExitUsage},
+		{"cert without key", []string{"--topic", "t", "--security-protocol", "SSL", "--tls-cert-file", "c.pem", "-"}, "tls.key_file: required with tls.cert_file", ExitUsage},
 		{"file not found", []string{"--topic", "t", filepath.Join(dir, "nope.jsonl")}, "nope.jsonl", ExitUsage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
