@@ -14,7 +14,7 @@ type securityFlags struct {
 }
 
 func (f *securityFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.protocol, "security-protocol", "", "`PLAINTEXT` (default), SSL, SASL_PLAINTEXT or SASL_SSL")
+	fs.StringVar(&f.protocol, "security-protocol", "", "`protocol`: PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL")
 	fs.StringVar(&f.mechanism, "sasl-mechanism", "", "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	fs.StringVar(&f.username, "sasl-username", "", "SASL `user`")
 	fs.StringVar(&f.passwordFile, "sasl-password-file", "", "`file` holding the SASL password (or set "+ingest.PasswordEnv+")")
