@@ -199,7 +199,7 @@ var wantCharts = map[string][]string{
 	"distributions": {"plot-hist-char-entropy", "plot-hist-word-entropy", "plot-hist-length"},
 	"balance":       {"plot-domain-share", "plot-target-gap", "plot-share-windows"},
 	"curriculum":    {"plot-stage-records", "plot-difficulty", "plot-pacing"},
-	"training":      {"plot-loss", "plot-accuracy", "plot-lr", "plot-std", "plot-alignment", "plot-uniformity", "plot-rankme", "plot-stage"},
+	"training":      {"plot-loss", "plot-accuracy", "plot-lr", "plot-std", "plot-alignment", "plot-uniformity", "plot-rankme", "plot-drift", "plot-stage"},
 	"probes":        {"plot-probe-0"},
 	"embeddings":    {"plot-embeddings"},
 }
@@ -400,7 +400,8 @@ func TestBuildPartialLake(t *testing.T) {
 	store := lake.NewMem()
 	var rows []schemas.TrainHistory
 	for s := int64(1); s <= 5; s++ {
-		rows = append(rows, schemas.TrainHistory{Step: s, Loss: float32(5 - s), Accuracy: 0.1 * float32(s)})
+		rows = append(rows, schemas.TrainHistory{Step: s, Loss: float32(5 - s), Accuracy: 0.1 * float32(s),
+			DriftMixTV: 0.05 * float32(s), DriftAlert: s >= 3})
 	}
 	data, err := lake.EncodeRows(schemas.TableTrainHistory, schemas.TrainHistoryVersion, rows)
 	if err != nil {
@@ -419,6 +420,9 @@ func TestBuildPartialLake(t *testing.T) {
 	}
 	if s := sum.Section("training"); s.Note != "" || s.Charts["plot-loss"] == 0 || sum.Steps != 5 {
 		t.Errorf("training: %+v, steps %d", s, sum.Steps)
+	}
+	if !strings.Contains(page.String(), "Alert raised once (red), first at step 3.") {
+		t.Errorf("the drift chart does not mark the alert raised at step 3")
 	}
 	if s := sum.Section("probes"); s.Err == nil || !strings.Contains(page.String(), "could not read") {
 		t.Errorf("probes: %+v", s)

@@ -573,6 +573,31 @@ func trainingSection(d *lakeData, sum *Summary) *section {
 		health(func(r schemas.TrainHistory) float32 { return r.Uniformity }), "#b07aa1", axis{})
 	one("plot-rankme", "Effective rank (RankMe)", "Of a rolling sample of embeddings.", "rank",
 		health(func(r schemas.TrainHistory) float32 { return r.RankMe }), "#59a14f", axis{zero: true})
+	// Domain-mix drift, with the steps where the alert was raised.
+	driftSeries := []series{{name: "recent vs trailing domain mix (TV)", color: "#f28e2b", pts: get(func(r schemas.TrainHistory) float64 { return float64(r.DriftMixTV) })}}
+	alerts := series{name: "drift alert raised", color: "#b00", dots: true}
+	var raised []int64
+	prev := false
+	for _, r := range rows {
+		if r.DriftAlert && !prev {
+			raised = append(raised, r.Step)
+			if len(alerts.pts) < 200 {
+				alerts.pts = append(alerts.pts, pt{float64(r.Step), float64(r.DriftMixTV)})
+			}
+		}
+		prev = r.DriftAlert
+	}
+	caption = "Total variation between the domain mix trained on over the last ~20 s and the trailing ~10 min; thresher_train_drift_alert is raised above drift_alert (default 0.1)."
+	if len(raised) > 0 {
+		driftSeries = append(driftSeries, alerts)
+		times := fmt.Sprintf("%d times", len(raised))
+		if len(raised) == 1 {
+			times = "once"
+		}
+		caption += fmt.Sprintf(" Alert raised %s (red), first at step %d.", times, raised[0])
+	}
+	cd := &lineChart{id: "plot-drift", small: true, x: step, y: axis{label: "total variation", zero: true}, series: driftSeries}
+	s.fig(figure{ID: cd.id, Title: "Domain-mix drift", Caption: caption, SVG: cd.render()})
 	ss := []series{{name: "curriculum stage", color: "#edc948", step: true, pts: get(func(r schemas.TrainHistory) float64 { return float64(r.Stage) })}}
 	c := &lineChart{id: "plot-stage", small: true, x: step, y: axis{label: "highest open stage", zero: true, whole: true}, series: ss}
 	s.fig(figure{ID: c.id, Title: "Curriculum stage", Caption: "Highest stage open in each batch.", SVG: c.render()})

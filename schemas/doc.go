@@ -146,7 +146,7 @@
 //
 // <first step> and <step> are written as 20 zero-padded digits.
 //
-// Table train/history (version 1), one object per flush: the rows of the
+// Table train/history (version 2), one object per flush: the rows of the
 // steps since the previous flush, written just before each checkpoint.
 //
 //	step               optimiser step (1, 2, ...); the name's step is the object's first row
@@ -160,6 +160,11 @@
 //	                   the figures of the latest health check at or before the step
 //	                   (every health_every steps; 0 before the first)
 //	curriculum_stage   highest open curriculum stage of the step's batch
+//	drift_mix_tv       total variation between the recent and the trailing domain mix
+//	                   of the examples trained on, at the latest health check (version 2)
+//	drift_alert        whether the domain-mix drift alert was raised then (version 2)
+//
+// Version 1 files lack the two drift columns; readers get 0 and false.
 //
 // Exactness: a checkpoint is committed only after the history of its steps,
 // and a resumed run deletes every history object whose first step is after

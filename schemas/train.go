@@ -15,7 +15,7 @@ const (
 
 // Format versions of the trainer tables.
 const (
-	TrainHistoryVersion = 1
+	TrainHistoryVersion = 2
 	EvalVersion         = 1
 )
 
@@ -36,6 +36,8 @@ type TrainHistory struct {
 	RankMe       float32   `parquet:"rankme"`
 	Stage        int32     `parquet:"curriculum_stage"`
 	Collapsed    bool      `parquet:"collapsed"`
+	DriftMixTV   float32   `parquet:"drift_mix_tv"` // version 2 on; 0 when read from version 1
+	DriftAlert   bool      `parquet:"drift_alert"`  // version 2 on
 }
 
 // Eval is one row of the eval table: one metric of one task at one label

@@ -91,7 +91,8 @@ func TestServiceEndpoints(t *testing.T) {
 	}
 	for _, series := range []string{"thresher_train_step ", "thresher_train_examples_total", "thresher_train_tokens_total",
 		"thresher_train_checkpoint_step", "thresher_train_ready", "thresher_train_collapse_total", "thresher_train_rankme",
-		"thresher_train_drift_domain_tv", "thresher_train_checkpoint_failures_total"} {
+		"thresher_train_drift_domain_tv", "thresher_train_checkpoint_failures_total", "thresher_train_drift_alert ", "thresher_train_drift_mix_tv",
+		"thresher_train_drift_alerts_total"} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
 		}

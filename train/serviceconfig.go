@@ -62,6 +62,14 @@ type ServiceConfig struct {
 	// HealthEvery is how often, in optimiser steps, the health figures
 	// (std, alignment, uniformity, RankMe) are computed.
 	HealthEvery int64 `yaml:"health_every"`
+	// DriftAlert is the total variation between the domain mix of the
+	// examples trained on recently (an exponential moving average over
+	// DriftAlertRecent) and the trailing mix (over DriftAlertTrailing) above
+	// which thresher_train_drift_alert is raised; it is cleared below half
+	// of it. 1 never raises it.
+	DriftAlert         float64       `yaml:"drift_alert"`
+	DriftAlertRecent   time.Duration `yaml:"drift_alert_recent"`
+	DriftAlertTrailing time.Duration `yaml:"drift_alert_trailing"`
 	// Deterministic makes a run reproducible bit for bit: one learner
 	// worker, and DefaultDeterministicSeed when no seed is set.
 	Deterministic bool `yaml:"deterministic"`
@@ -108,6 +116,15 @@ func (c *ServiceConfig) SetDefaults() {
 	}
 	if c.HealthEvery == 0 {
 		c.HealthEvery = DefaultHealthEvery
+	}
+	if c.DriftAlert == 0 {
+		c.DriftAlert = DefaultDriftAlert
+	}
+	if c.DriftAlertRecent == 0 {
+		c.DriftAlertRecent = DefaultDriftAlertRecent
+	}
+	if c.DriftAlertTrailing == 0 {
+		c.DriftAlertTrailing = DefaultDriftAlertTrailing
 	}
 	if c.EvalEvery == 0 {
 		c.EvalEvery = DefaultEvalEvery
@@ -183,6 +200,15 @@ func (c *ServiceConfig) Validate() error {
 	}
 	if c.HealthEvery < 1 {
 		add("health_every: %d must be positive", c.HealthEvery)
+	}
+	if !(c.DriftAlert > 0 && c.DriftAlert <= 1) {
+		add("drift_alert: %g is not in (0, 1] (a total variation; 1 never alerts)", c.DriftAlert)
+	}
+	if c.DriftAlertRecent <= 0 {
+		add("drift_alert_recent: %v must be positive", c.DriftAlertRecent)
+	}
+	if c.DriftAlertTrailing <= c.DriftAlertRecent {
+		add("drift_alert_trailing: %v must be longer than drift_alert_recent (%v)", c.DriftAlertTrailing, c.DriftAlertRecent)
 	}
 	for i, d := range c.EvalTasks {
 		if strings.TrimSpace(d) == "" {

@@ -84,6 +84,9 @@ import (
 //	thresher_train_drift_recent_domain_tv     the same three for the last ~4096 examples against all
 //	thresher_train_drift_recent_entropy_psi   trained on by this process (works with a remote sampler)
 //	thresher_train_drift_recent_length_psi
+//	thresher_train_drift_mix_tv               domain mix of the last ~20 s of examples against the trailing ~10 min (total variation)
+//	thresher_train_drift_alert                1 while drift_mix_tv is above drift_alert (until it falls below half of it)
+//	thresher_train_drift_alerts_total         alerts raised (each also logged as a warning naming the domains that moved)
 //	thresher_train_epoch                      the sampler's epoch
 //	thresher_train_curriculum_stage           highest open curriculum stage of the last batch
 //	thresher_train_curriculum_competence      pacing competence of the last batch
@@ -198,6 +201,7 @@ func NewTrainer(ctx context.Context, cfg ServiceConfig, store lake.Store, log *s
 	}
 	t.run.ckptStep = -1
 	t.run.drift = newDriftTracker()
+	t.run.alert = newMixAlert(cfg.DriftAlert, cfg.DriftAlertRecent, cfg.DriftAlertTrailing)
 	t.st = TrainerStatus{CheckpointStep: -1, StartedAt: t.started.UTC()}
 	return t, nil
 }
@@ -292,6 +296,7 @@ type runState struct {
 	ckptBatches               int64 // batches at that checkpoint
 	ckptTime                  time.Time
 	drift                     *driftTracker
+	alert                     *mixAlert
 	rateStarted               bool // the status rates' clock runs
 }
 
@@ -415,6 +420,7 @@ func (t *Trainer) trainBatch(b *sampler.Batch) StepStats {
 		}
 		tokens += int64(e.Words)
 		t.run.drift.add(e.Domain, float64(e.WordEntropy), e.LengthWords)
+		t.run.alert.add(e.Domain)
 	}
 	// The sampler's candidate negatives (other clusters, mostly of the
 	// batch's domains) join the queue's keys; their text is their view.
@@ -471,6 +477,7 @@ func (t *Trainer) trainBatch(b *sampler.Batch) StepStats {
 			LR: float32(stats.LR), Loss: float32(stats.Loss), LossInfoNCE: float32(stats.Contrastive), LossMLM: float32(stats.MLM),
 			Accuracy: float32(stats.Accuracy), Std: float32(h.Std), Alignment: float32(h.Alignment), Uniformity: float32(h.Uniformity),
 			RankMe: float32(h.RankMe), Stage: b.Stage, Collapsed: h.Collapsed,
+			DriftMixTV: float32(t.run.alert.tv), DriftAlert: t.run.alert.on,
 		})
 	}
 	return stats
@@ -518,6 +525,21 @@ func (t *Trainer) updateHealth(step int64) {
 	m.recentDomainTV.Set(d.Recent.DomainTV)
 	m.recentEntropyPSI.Set(d.Recent.EntropyPSI)
 	m.recentLengthPSI.Set(d.Recent.LengthPSI)
+	a := t.run.alert
+	rose, fell := a.update(time.Now())
+	d.Mix = MixDrift{TV: a.tv, Threshold: a.threshold, Alert: a.on, Moves: a.moves(3)}
+	if a.on {
+		d.Mix.Since = a.since.UTC()
+	}
+	m.driftMixTV.Set(a.tv)
+	m.driftAlert.Set(b2f(a.on))
+	switch {
+	case rose:
+		m.driftAlerts.Inc()
+		t.log.Warn("domain mix drift: the recent mix left the trailing one", "step", step, "tv", a.tv, "threshold", a.threshold, "moves", d.Mix.Moves)
+	case fell:
+		t.log.Info("domain mix drift over: the trailing mix caught up", "step", step, "tv", a.tv)
+	}
 	t.mu.Lock()
 	t.st.Health = HealthStatus{
 		Step: step, Std: h.Std, Alignment: h.Alignment, Uniformity: h.Uniformity, RankMe: h.RankMe,
@@ -691,6 +713,19 @@ type DriftStatus struct {
 	EntropyPSI float64    `json:"entropy_psi"`
 	LengthPSI  float64    `json:"length_psi"`
 	Recent     DriftShift `json:"recent"`
+	Mix        MixDrift   `json:"mix"`
+}
+
+// MixDrift is the domain-mix drift alert: the total variation between the
+// recent and the trailing domain mix of the examples trained on, the
+// threshold, whether the alert is raised and since when, and the domains
+// whose shares moved most.
+type MixDrift struct {
+	TV        float64      `json:"tv"`
+	Threshold float64      `json:"threshold"`
+	Alert     bool         `json:"alert"`
+	Since     time.Time    `json:"since,omitzero"`
+	Moves     []DomainMove `json:"moves,omitempty"`
 }
 
 // DriftShift compares two distributions of the audit columns: total
@@ -760,7 +795,7 @@ func finite(xs ...*float64) {
 // thresher_train_*.
 type trainerMetrics struct {
 	steps, batches, examples, tokens, collapses, checkpointFailures, embedTexts, classifyTexts prometheus.Counter
-	evalFailures, promotions, rejections                                                       prometheus.Counter
+	evalFailures, promotions, rejections, driftAlerts                                          prometheus.Counter
 	evalStep, promotedStep                                                                     prometheus.Gauge
 	evalAccuracy, evalMacroF1                                                                  *prometheus.GaugeVec
 	evalSeconds                                                                                prometheus.Histogram
@@ -768,6 +803,7 @@ type trainerMetrics struct {
 	std, alignment, uniformity, rankMe, queueStaleness, queueLen, collapsed                    prometheus.Gauge
 	driftDomainTV, driftEntropyPSI, driftLengthPSI                                             prometheus.Gauge
 	recentDomainTV, recentEntropyPSI, recentLengthPSI                                          prometheus.Gauge
+	driftMixTV, driftAlert                                                                     prometheus.Gauge
 	checkpointStep, checkpointBytes, ready                                                     prometheus.Gauge
 	loss                                                                                       *prometheus.GaugeVec
 	stepSeconds, checkpointSeconds                                                             prometheus.Histogram
@@ -826,6 +862,9 @@ func newTrainerMetrics(reg prometheus.Registerer) (*trainerMetrics, error) {
 		recentDomainTV:     gauge("drift_recent_domain_tv", "Total variation of the domain mix, recent examples against all trained on by this process."),
 		recentEntropyPSI:   gauge("drift_recent_entropy_psi", "Population stability index of word entropy, recent examples against all trained on by this process."),
 		recentLengthPSI:    gauge("drift_recent_length_psi", "Population stability index of length in words, recent examples against all trained on by this process."),
+		driftMixTV:         gauge("drift_mix_tv", "Total variation between the domain mix of the examples trained on recently (drift_alert_recent) and the trailing mix (drift_alert_trailing)."),
+		driftAlert:         gauge("drift_alert", "1 while drift_mix_tv is above the drift_alert threshold (until it falls below half of it)."),
+		driftAlerts:        counter("drift_alerts_total", "Domain-mix drift alerts raised by this process."),
 		checkpointStep:     gauge("checkpoint_step", "Step of the last checkpoint written or resumed from (-1: none)."),
 		checkpointBytes:    gauge("checkpoint_bytes", "Size of the last checkpoint's learner state and cursor."),
 		ready:              gauge("ready", "1 once the trainer has resumed from its checkpoint or started fresh."),
