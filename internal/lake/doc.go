@@ -42,16 +42,73 @@
 // Segments lists the committed ranges of a partition and NextOffset returns
 // where its consumer resumes: after the last committed offset of that table.
 // Put-if-absent protects identical names only: two writers of one partition
-// must cut the same ranges, and a stage that commits one range to several
-// tables (raw and dlq) decides which of them marks its progress.
+// must cut the same ranges, which claims ensure (below), and a stage that
+// commits one range to several tables (raw and dlq) decides which of them
+// marks its progress.
 //
-// For example, ingest commits a batch of partition p like this:
+// # Readers resolve segments
 //
-//	next, ok, err := lake.NextOffset(ctx, store, schemas.TableRaw, topic, p)
-//	// ... consume from next (or from the group offset if !ok) into batch ...
+// A segment contained in another is superseded: it is part of a run that a
+// compaction merged and has not deleted yet. Two segments of a partition
+// that share offsets without one containing the other overlap: two writers
+// committed the same records, and no reader may guess which copy is right.
+// Resolve splits a partition's ranges into live and superseded ones and
+// returns *OverlapError (ErrOverlap) for an overlap; ListSegments and
+// PartitionSegments list a table's or a partition's segments resolved that
+// way, and ReadTable reads the live ones. Every reader of raw and dlq goes
+// through them, so it reads each record once and fails loudly on an
+// overlap. A plain glob of a table sees each record once too, except in the
+// moment between a compaction's put and its deletes.
+//
+// # Claims
+//
+// A writer claims each span of offsets before any segment of it becomes
+// visible: a small object, put-if-absent, keyed by the span's first offset,
+//
+//	_claims/topic=<topic>/partition=<partition>/<first>
+//
+// holding the span's last offset and the writer's owner token (JSON, with a
+// version; EncodeClaim, DecodeClaim). The claims of a partition form one
+// chain: each span starts where the previous one ends. A writer that takes
+// a partition over (Takeover) resumes where the lake ends, walks the claims
+// from there (spans an earlier holder claimed and may still write: it must
+// cut exactly the same ones), and claims the first free offset alone. From
+// then on an earlier holder, paused past its session timeout, can only reach
+// offsets of the chain that hold another owner's claim: its PutClaim fails
+// with ErrClaimed and it writes nothing, while a span it had claimed before
+// has the same range, and so the same key, whoever writes it. Overlapping
+// segments are impossible, not unlikely, and a writer keeps its position in
+// memory instead of listing the partition before each commit.
+//
+// Claims are never deleted: a deleted claim could be won again by a writer
+// paused before it. They are tiny, no reader or commit lists them (a writer
+// lists a partition's claims only when the partition has no segment), and
+// compaction leaves them alone, so merging segments never reopens one.
+//
+// For example, ingest takes a partition over and commits a span like this:
+//
+//	next, ok, err := lake.NextOffset(ctx, store, schemas.TableRaw, topic, p) // once, at takeover
+//	cuts, err := lake.Takeover(ctx, store, topic, p, next, owner)
+//	// ... consume from next into batch, cutting spans at the cuts' ends ...
+//	err = lake.PutClaim(ctx, store, topic, p, lake.Claim{Range: r, Owner: owner}) // ErrClaimed: fenced
 //	data, err := enc.Encode(batch) // enc: lake.NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion)
-//	key := lake.SegmentKey(schemas.TableRaw, topic, p, lake.Range{First: first, Last: last})
-//	err = store.Put(ctx, key, data) // ErrExist: already committed, nothing to redo
+//	err = store.Put(ctx, lake.SegmentKey(schemas.TableRaw, topic, p, r), data) // ErrExist: same claim, already written
+//
+// # Compaction
+//
+// Segments roll every few seconds, so a partition would gather thousands a
+// day. Compact and CompactPartition merge, in raw and then dlq, runs of
+// adjacent segments each below a target size (DefaultCompactTarget, 64 MiB)
+// into one segment <first>-<last>, however recent: the merged segment is
+// put first (readers then resolve the run as superseded), then the run is
+// deleted, so readers see the run or the merge, never both, never neither;
+// a crash in between leaves superseded segments, which the next compaction
+// deletes. Rows are copied as Parquet rows (values, nulls and order kept).
+// A raw run is contiguous (never across a hole of offsets); a dlq run lies
+// within one live raw segment, so each dlq segment stays a sub-range of one
+// raw segment, as ingest writes them. Segments of another format version are
+// left alone. A merge that finds another compaction's segment crossing its
+// own deletes its own again (ErrCompactRace) before deleting anything else.
 //
 // # Parquet
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,24 +99,38 @@ func (f *fastField) Compression() compress.Codec {
 }
 
 // ReadTable reads every committed file under a table's prefix (all of its
-// partitions) into Go rows, in key order.
+// partitions) into Go rows, in key order. For a table of segments (raw, dlq)
+// it reads the live segments only (ListSegments): a compaction's merged
+// segment, not the run it replaces; partially overlapping segments are an
+// error wrapping ErrOverlap.
 func ReadTable[T any](ctx context.Context, s Store, table string) ([]T, error) {
 	objs, err := s.List(ctx, table+"/")
 	if err != nil {
 		return nil, err
 	}
-	var out []T
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
+	live, _, others, err := resolveObjects(table, objs)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(objs))
+	for _, sg := range live {
+		keys = append(keys, sg.Key)
+	}
+	for _, o := range others {
+		if strings.HasSuffix(o.Key, ".parquet") {
+			keys = append(keys, o.Key)
 		}
-		data, err := s.Get(ctx, o.Key)
+	}
+	slices.Sort(keys)
+	var out []T
+	for _, k := range keys {
+		data, err := s.Get(ctx, k)
 		if err != nil {
 			return nil, err
 		}
 		rows, err := ReadRows[T](data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Key, err)
+			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 		out = append(out, rows...)
 	}

@@ -289,3 +289,119 @@ func Resolve(table, topic string, partition int32, ranges []Range) (live, supers
 	}
 	return live, superseded, nil
 }
+
+// Segment is a committed segment of a table.
+type Segment struct {
+	Key       string
+	Topic     string
+	Partition int32
+	Range     Range
+	Size      int64
+}
+
+// ListSegments lists the segments of a table, every topic and partition, and
+// resolves each partition (Resolve): live are the segments readers use,
+// sorted by topic, partition and offset; superseded are those a live one
+// contains (a compaction's run awaiting deletion), which readers skip. An
+// error wrapping ErrOverlap lists every pair of partially overlapping
+// segments, and then live and superseded are nil.
+func ListSegments(ctx context.Context, s Store, table string) (live, superseded []Segment, err error) {
+	if err := checkTable(table); err != nil {
+		return nil, nil, err
+	}
+	objs, err := s.List(ctx, table+"/")
+	if err != nil {
+		return nil, nil, err
+	}
+	live, superseded, _, err = resolveObjects(table, objs)
+	return live, superseded, err
+}
+
+// PartitionSegments is ListSegments for one partition of a table.
+func PartitionSegments(ctx context.Context, s Store, table, topic string, partition int32) (live, superseded []Segment, err error) {
+	if err := checkPartition(table, topic, partition); err != nil {
+		return nil, nil, err
+	}
+	objs, err := s.List(ctx, partitionPrefix(table, topic, partition))
+	if err != nil {
+		return nil, nil, err
+	}
+	live, superseded, _, err = resolveObjects(table, objs)
+	return live, superseded, err
+}
+
+// resolveObjects splits a table's listing into its resolved segments and the
+// objects that are not segments of the table.
+func resolveObjects(table string, objs []Object) (live, superseded []Segment, others []Object, err error) {
+	type pkey struct {
+		topic string
+		part  int32
+	}
+	parts := map[pkey][]Segment{}
+	var order []pkey
+	for _, o := range objs {
+		tb, tp, p, r, err := ParseSegmentKey(o.Key)
+		if err != nil || tb != table {
+			others = append(others, o)
+			continue
+		}
+		k := pkey{tp, p}
+		if _, ok := parts[k]; !ok {
+			order = append(order, k)
+		}
+		parts[k] = append(parts[k], Segment{Key: o.Key, Topic: tp, Partition: p, Range: r, Size: o.Size})
+	}
+	slices.SortFunc(order, func(a, b pkey) int { return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part)) })
+	var errs []error
+	for _, k := range order {
+		segs := parts[k]
+		slices.SortFunc(segs, func(a, b Segment) int {
+			return cmp.Or(cmp.Compare(a.Range.First, b.Range.First), cmp.Compare(a.Range.Last, b.Range.Last))
+		})
+		l, sup, err := resolveSegments(table, k.topic, k.part, segs)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		live = append(live, l...)
+		superseded = append(superseded, sup...)
+	}
+	if len(errs) > 0 {
+		return nil, nil, others, errors.Join(errs...)
+	}
+	return live, superseded, others, nil
+}
+
+// resolveSegments is Resolve on the segments of one partition, sorted by
+// range; it reports every partial overlap.
+func resolveSegments(table, topic string, partition int32, segs []Segment) (live, superseded []Segment, err error) {
+	live, superseded, overlaps := resolveOverlaps(table, topic, partition, segs)
+	errs := make([]error, len(overlaps))
+	for i, o := range overlaps {
+		errs[i] = o
+	}
+	return live, superseded, errors.Join(errs...)
+}
+
+func resolveOverlaps(table, topic string, partition int32, segs []Segment) (live, superseded []Segment, overlaps []*OverlapError) {
+	for _, sg := range segs {
+		r := sg.Range
+		if n := len(live); n > 0 {
+			prev := live[n-1].Range
+			switch {
+			case r.First == prev.First: // sg ends later: it contains prev
+				superseded = append(superseded, live[n-1])
+				live[n-1] = sg
+				continue
+			case r.Last <= prev.Last: // prev contains sg
+				superseded = append(superseded, sg)
+				continue
+			case r.First <= prev.Last:
+				overlaps = append(overlaps, &OverlapError{Table: table, Topic: topic, Partition: partition, A: prev, B: r})
+				continue
+			}
+		}
+		live = append(live, sg)
+	}
+	return live, superseded, overlaps
+}
