@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/thresher-ml/thresher/internal/lake"
 )
 
 // Config is everything an ingest member needs. The zero value is not usable:
@@ -58,6 +60,12 @@ type Config struct {
 	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
 	RebalanceTimeout  Duration `yaml:"rebalance_timeout"`
 
+	// CompactInterval is how often a member compacts each partition it
+	// holds (lake.CompactPartition: runs of small segments merged up to
+	// CompactTargetSize); 0 turns it off. Unset, it is 10 minutes.
+	CompactInterval   *Duration `yaml:"compact_interval"`
+	CompactTargetSize Size      `yaml:"compact_target_size"`
+
 	// Listen is the address of the HTTP server for /metrics, /healthz and
 	// /readyz ("" disables it).
 	Listen string `yaml:"listen"`
@@ -96,6 +104,9 @@ const (
 	DefaultMemoryLimit   = 256 << 20
 	DefaultRollInterval  = 5 * time.Second
 	DefaultStallTimeout  = 2 * time.Minute
+	// DefaultCompactInterval merges about 120 segments a partition at the
+	// default roll interval.
+	DefaultCompactInterval = 10 * time.Minute
 )
 
 // SetDefaults fills every unset field with its default.
@@ -134,6 +145,11 @@ func (c *Config) SetDefaults() {
 	setDur(&c.DialTimeout, 10*time.Second)
 	setDur(&c.StallTimeout, DefaultStallTimeout)
 	setSize(&c.MemoryLimit, DefaultMemoryLimit)
+	if c.CompactInterval == nil {
+		d := Duration(DefaultCompactInterval)
+		c.CompactInterval = &d
+	}
+	setSize(&c.CompactTargetSize, lake.DefaultCompactTarget)
 }
 
 func setSize(s *Size, d int64) {
@@ -252,6 +268,12 @@ func (c *Config) Validate() error {
 	if c.DialTimeout <= 0 {
 		add("dial_timeout: must be positive")
 	}
+	if c.CompactInterval != nil && *c.CompactInterval != 0 && *c.CompactInterval < Duration(time.Second) {
+		add("compact_interval: %v must be 0 (off) or at least 1s", time.Duration(*c.CompactInterval))
+	}
+	if c.CompactTargetSize < 1<<20 || c.CompactTargetSize > 1<<30 {
+		add("compact_target_size: %d must be between 1MiB and 1GiB", c.CompactTargetSize)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -366,6 +388,12 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	parse("EXIT_ON_IDLE", &c.ExitOnIdle)
 	parse("DIAL_TIMEOUT", &c.DialTimeout)
 	parse("MEMORY_LIMIT", &c.MemoryLimit)
+	if _, ok := lookup(EnvPrefix + "COMPACT_INTERVAL"); ok {
+		var d Duration
+		parse("COMPACT_INTERVAL", &d)
+		c.CompactInterval = &d
+	}
+	parse("COMPACT_TARGET_SIZE", &c.CompactTargetSize)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  - %s", ErrConfig, strings.Join(errs, "\n  - "))
 	}

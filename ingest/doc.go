@@ -9,13 +9,18 @@
 //
 // For every assigned partition the member reads where to resume from the
 // lake, not from Kafka: the raw table's highest committed segment name carries
-// the last offset it accounts for (see package schemas for the layout). The
-// member then fetches from that offset, decodes each value (Decoder), and
-// appends it to the open span of the partition: a valid record to the raw
-// Arrow batch, a malformed one to the DLQ batch with its reason. A span is
-// committed when it holds roll_records records, roll_bytes bytes, or its first
-// record is roll_interval old:
+// the last offset it accounts for (see package schemas for the layout). It
+// then takes the partition over (lake.Takeover): it walks the claims of spans
+// that earlier holders made from there and claims the next free offset for
+// itself. The member then fetches from that offset, decodes each value
+// (Decoder), and appends it to the open span of the partition: a valid record
+// to the raw Arrow batch, a malformed one to the DLQ batch with its reason. A
+// span is committed when it holds roll_records records, roll_bytes bytes, or
+// its first record is roll_interval old:
 //
+//  0. the span's offsets are claimed (lake.PutClaim, put-if-absent on its
+//     first offset); spans an earlier holder claimed are cut exactly as
+//     claimed instead, joining or splitting what the reader handed over;
 //  1. the DLQ segment, if the span has malformed records, is put;
 //  2. the raw segment, which is the span's commit point, is put (even with
 //     zero rows when every record of the span was malformed);
@@ -23,11 +28,31 @@
 //
 // Each put is atomic and refuses to replace an object (lake.Store), so a crash
 // at any moment leaves whole segments only. After a crash between 1 and 2 the
-// redo starts at the same offset and skips the malformed records the DLQ
-// already holds, so no record is lost and none is written twice. Before each
-// commit the member checks that the lake is still where it left it; if
-// another writer moved the partition on, it stops with ErrFenced instead of
-// writing an overlapping segment.
+// redo starts at the same offset, cuts the same span (its claim) and skips the
+// malformed records the DLQ already holds, so no record is lost and none is
+// written twice.
+//
+// # Fencing
+//
+// A member paused past its session timeout (SIGSTOP, a long GC, a slow disk)
+// wakes holding spans of partitions that the group gave to another member.
+// The new holder's takeover claim sits on the chain of claims where the
+// paused member's next span starts, so the paused member's claim fails
+// (lake.ErrClaimed): the partition is fenced. The member drops what it holds
+// of that partition, stops reading it, counts thresher_ingest_fenced_total
+// and goes on with its other partitions; it neither fails nor disturbs the
+// new holder. A span it had claimed before the pause has the same range as
+// the new holder's copy, so both write the same key and the put-if-absent
+// keeps one. Overlapping segments cannot happen, and the member's position
+// lives in memory: a commit lists nothing, whatever the lake's age.
+//
+// # Compaction
+//
+// Every compact_interval (default 10m; 0 turns it off) the committer of each
+// held partition, between two of its commits, merges runs of small segments
+// of raw and dlq up to compact_target_size (default 64MiB; see
+// lake.CompactPartition), so a partition holds few files however long it
+// runs. `thresher compact` does the same for a whole lake by hand.
 //
 // At a rebalance or a stop (SIGTERM, ExitOnIdle) the generation's context
 // ends: every partition stops fetching, commits its open span, and only then
@@ -108,4 +133,6 @@
 //	thresher_ingest_idle                              1 while the member is idle
 //	thresher_ingest_degraded                          1 while the member is degraded (see Health)
 //	thresher_ingest_last_fetch_timestamp_seconds      unix time of the last fetch that returned records
+//	thresher_ingest_fenced_total{topic}               partitions given up to a newer holder
+//	thresher_ingest_compacted_segments_total          segments replaced by compaction (raw and dlq)
 package ingest

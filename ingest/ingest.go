@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"sync"
@@ -24,9 +26,10 @@ import (
 var (
 	// ErrNoBroker means no bootstrap broker answered at start.
 	ErrNoBroker = errors.New("ingest: no broker reachable")
-	// ErrFenced means the lake moved past this member's position in a
-	// partition, which only another writer of the same partition can do.
-	ErrFenced = errors.New("ingest: another writer committed this partition")
+	// ErrFenced means a newer holder of a partition claimed the offsets this
+	// member was about to commit (lake.ErrClaimed): the member gives the
+	// partition up and goes on with its others.
+	ErrFenced = errors.New("ingest: partition fenced by a newer holder")
 )
 
 // Summary is what an Ingester did, as printed at exit.
@@ -300,9 +303,19 @@ func (in *Ingester) runGeneration(gctx context.Context, gen *generation) {
 	for _, p := range gen.parts {
 		wg.Add(1)
 		readyWG.Add(1)
+		pctx, stop := context.WithCancel(gctx)
+		p.stop = stop
 		go func() {
 			defer wg.Done()
-			if err := p.run(gctx, readyWG.Done); err != nil {
+			defer stop()
+			err := p.run(pctx, readyWG.Done)
+			switch {
+			case errors.Is(err, ErrFenced):
+				// Another member holds the partition now: leave it to
+				// that member, keep the others.
+				in.m.fenced.WithLabelValues(p.topic).Inc()
+				in.log.Warn("partition given up", "topic", p.topic, "partition", p.id, "err", err)
+			case err != nil:
 				in.fail(fmt.Errorf("%s/%d: %w", p.topic, p.id, err))
 			}
 		}()
@@ -431,6 +444,19 @@ type partition struct {
 
 	rawEnc *lake.Encoder[schemas.Raw]
 	dlqEnc *lake.Encoder[schemas.DLQ]
+
+	// The claim chain, owned by the committer after resume (see commit):
+	// point is the first offset of the next span to claim, cuts the claims
+	// made before this member's spans reached them (other writers' and its
+	// own takeover), which its segments must follow, and carry the rows
+	// read but not yet up to the next cut.
+	owner string
+	point int64
+	cuts  []lake.Claim
+	carry *piece
+
+	compacted time.Time          // the last compaction of the partition
+	stop      context.CancelFunc // ends run when the partition is fenced
 }
 
 // span is a sealed segment of a partition: every offset from first to last.
@@ -441,10 +467,12 @@ type span struct {
 	bytes       int64
 }
 
-// resume reads the partition's position from the lake.
+// resume reads the partition's position from the lake and takes the
+// partition over (lake.Takeover): from here on, a member that held it
+// before cannot commit a span this member has not claimed the same way.
 func (p *partition) resume(ctx context.Context) (int64, error) {
 	in := p.in
-	rawNext, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, p.topic, p.id)
+	live, _, err := lake.PartitionSegments(ctx, in.store, schemas.TableRaw, p.topic, p.id)
 	if err != nil {
 		return 0, err
 	}
@@ -455,10 +483,42 @@ func (p *partition) resume(ctx context.Context) (int64, error) {
 	if dok {
 		p.dlqNext = dlqNext
 	}
-	if ok {
-		return rawNext, nil
+	var start int64
+	if len(live) > 0 {
+		last := live[len(live)-1].Range.Last
+		if last == math.MaxInt64 {
+			return 0, fmt.Errorf("lake: %s/%d: segment ends at the last possible offset", p.topic, p.id)
+		}
+		start = last + 1
+	} else if first, claimed, err := lake.FirstClaim(ctx, in.store, p.topic, p.id); err != nil {
+		return 0, err
+	} else if claimed {
+		// Nothing committed, but an earlier holder claimed where it
+		// started: the chain of claims begins there.
+		start = first
+	} else if start, err = p.brokerStart(ctx); err != nil {
+		return 0, err
 	}
-	// Nothing in the lake: ask the broker where the partition starts or ends.
+	owner := fmt.Sprintf("%016x", rand.Uint64())
+	if p.gen != nil && p.gen.g != nil {
+		owner = fmt.Sprintf("%s/generation=%d/%s", p.gen.g.MemberID, p.gen.g.ID, owner)
+	}
+	cuts, err := lake.Takeover(ctx, in.store, p.topic, p.id, start, owner)
+	if err != nil {
+		return 0, err
+	}
+	p.owner, p.point, p.cuts, p.compacted = owner, start, cuts, time.Now()
+	if len(cuts) > 1 {
+		in.log.Info("partition taken over with claimed spans in flight", "topic", p.topic, "partition", p.id,
+			"offset", start, "claimed_to", cuts[len(cuts)-2].Last)
+	}
+	return start, nil
+}
+
+// brokerStart asks the broker where a partition with nothing in the lake
+// starts: its earliest or latest offset (StartFrom).
+func (p *partition) brokerStart(ctx context.Context) (int64, error) {
+	in := p.in
 	client := in.client()
 	req := kafka.FirstOffsetOf(int(p.id))
 	if in.cfg.StartFrom == "latest" {
@@ -643,10 +703,24 @@ func (s *span) release() {
 	}
 }
 
-// commit writes a span to the lake: the DLQ segment first, then the raw
-// segment, which is the commit point of the span (it is written even when
-// it holds no rows). A crash between the two leaves DLQ rows that the redo
-// skips, so neither table ever holds a record twice.
+// commit writes a span to the lake along the partition's chain of claims.
+//
+// Every span starts at the chain's point. While claims made before this
+// member reached them (cuts) lie ahead, the rows are cut exactly at their
+// ends, carrying rows over to the next span when they fall short; beyond
+// them, the member claims [point, last] of the span (lake.PutClaim, a
+// put-if-absent) before anything of it becomes visible. Each piece is then
+// written: the DLQ segment first, then the raw segment, which is the commit
+// point of the piece (it is written even when it holds no rows). A crash
+// between the two leaves DLQ rows that the redo skips, so neither table
+// ever holds a record twice.
+//
+// A claim another owner holds means a newer holder took the partition over
+// (lake.Takeover walked past this member's claims): the member is fenced,
+// drops what it holds of the partition and stops reading it (ErrFenced).
+// Two holders of a claim cut the same range and so write the same keys:
+// the put-if-absent keeps one, and a segment already there is not an error.
+// The position is kept in memory, so a commit lists nothing.
 func (p *partition) commit(ctx context.Context, s *span) error {
 	in := p.in
 	// The lake is written even when the generation has ended: the records
@@ -654,57 +728,131 @@ func (p *partition) commit(ctx context.Context, s *span) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	nraw, ndlq := s.raw.NumRows(), int64(0)
-	if s.dlq != nil {
-		ndlq = s.dlq.NumRows()
+	pc := pieceOf(s)
+	if p.carry != nil {
+		pc, p.carry = p.carry.join(pc), nil
 	}
-	next, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, p.topic, p.id)
-	if err != nil {
-		return err
+	if pc.first != p.point {
+		pc.release()
+		return fmt.Errorf("ingest: span starts at offset %d, the partition's claims at %d", pc.first, p.point)
 	}
-	if ok && next != s.first {
-		return fmt.Errorf("%w: lake is at offset %d, this member at %d", ErrFenced, next, s.first)
-	}
-	if ndlq > 0 {
-		data, err := p.dlqEnc.Encode(s.dlq)
+	for pc != nil {
+		c, held := lake.Claim{Range: lake.Range{First: p.point, Last: pc.last}, Owner: p.owner}, false
+		if len(p.cuts) > 0 {
+			if c, held = p.cuts[0], true; pc.last < c.Last {
+				p.carry = pc // the claimed span ends further on
+				return nil
+			}
+		}
+		head, tail := pc.split(c.Last)
+		if !held {
+			if err := lake.PutClaim(ctx, in.store, p.topic, p.id, c); err != nil {
+				head.release()
+				tail.release()
+				if errors.Is(err, lake.ErrClaimed) {
+					if p.stop != nil {
+						p.stop()
+					}
+					return fmt.Errorf("%w: %w", ErrFenced, err)
+				}
+				return fmt.Errorf("claim offsets %d-%d: %w", c.First, c.Last, err)
+			}
+		}
+		err := p.write(ctx, head)
+		head.release()
 		if err != nil {
-			return fmt.Errorf("encode dlq segment: %w", err)
+			tail.release()
+			return err
 		}
-		r := lake.Range{First: max(s.first, p.dlqNext), Last: s.last}
-		if err := in.store.Put(ctx, lake.SegmentKey(schemas.TableDLQ, p.topic, p.id, r), data); err != nil {
-			return fmt.Errorf("commit dlq segment: %w", err)
+		if held {
+			p.cuts = p.cuts[1:]
 		}
-		p.dlqNext = s.last + 1
-		in.m.segments.WithLabelValues(schemas.TableDLQ).Inc()
+		p.point, pc = c.Last+1, tail
 	}
-	data, err := p.rawEnc.Encode(s.raw)
-	if err != nil {
-		return fmt.Errorf("encode raw segment: %w", err)
-	}
-	r := lake.Range{First: s.first, Last: s.last}
-	if err := in.store.Put(ctx, lake.SegmentKey(schemas.TableRaw, p.topic, p.id, r), data); err != nil {
-		return fmt.Errorf("commit raw segment: %w", err)
-	}
-	in.m.segments.WithLabelValues(schemas.TableRaw).Inc()
 	in.m.commitSecs.Observe(time.Since(t0).Seconds())
-	for reason, n := range s.dlqReasons {
-		in.m.dlq.WithLabelValues(p.topic, reason).Add(float64(n))
-	}
-	in.m.records.WithLabelValues(p.topic).Add(float64(nraw))
-	in.m.bytes.WithLabelValues(p.topic).Add(float64(s.bytes))
-	in.records.Add(nraw)
-	in.dlq.Add(ndlq)
-	in.bytes.Add(s.bytes)
-	in.segments.Add(1)
 	if took := time.Since(t0); t0.UnixNano() > in.lastFetch.Load() && int64(took) > in.drain.Load() {
 		in.drain.Store(int64(took))
 	}
-	in.log.Debug("committed", "topic", p.topic, "partition", p.id, "first", s.first, "last", s.last,
-		"records", nraw, "dlq", ndlq, "took", time.Since(t0))
 	// Group offsets follow the lake; they only serve as a lag signal, so a
 	// failure (for instance after the generation ended) is harmless.
-	if err := p.gen.g.CommitOffsets(map[string]map[int]int64{p.topic: {int(p.id): s.last + 1}}); err != nil {
-		in.log.Debug("group offset commit", "err", err)
+	if p.gen != nil && p.gen.g != nil {
+		if err := p.gen.g.CommitOffsets(map[string]map[int]int64{p.topic: {int(p.id): p.point}}); err != nil {
+			in.log.Debug("group offset commit", "err", err)
+		}
 	}
+	p.maybeCompact(ctx)
 	return nil
+}
+
+// write puts the segments of one claimed piece: DLQ, then raw. A segment
+// already in the lake was written by another holder of the same claim,
+// with the same records: it is left as it is and not counted again.
+func (p *partition) write(ctx context.Context, pc *piece) error {
+	in := p.in
+	nraw, ndlq := numRows(pc.raw), numRows(pc.dlq)
+	if ndlq > 0 {
+		data, err := p.dlqEnc.Encode(pc.dlq...)
+		if err != nil {
+			return fmt.Errorf("encode dlq segment: %w", err)
+		}
+		r := lake.Range{First: max(pc.first, p.dlqNext), Last: pc.last}
+		err = in.store.Put(ctx, lake.SegmentKey(schemas.TableDLQ, p.topic, p.id, r), data)
+		switch {
+		case err == nil:
+			in.m.segments.WithLabelValues(schemas.TableDLQ).Inc()
+		case errors.Is(err, lake.ErrExist):
+			ndlq = 0
+		default:
+			return fmt.Errorf("commit dlq segment: %w", err)
+		}
+		p.dlqNext = pc.last + 1
+	}
+	data, err := p.rawEnc.Encode(pc.raw...)
+	if err != nil {
+		return fmt.Errorf("encode raw segment: %w", err)
+	}
+	r := lake.Range{First: pc.first, Last: pc.last}
+	if err := in.store.Put(ctx, lake.SegmentKey(schemas.TableRaw, p.topic, p.id, r), data); err != nil {
+		if errors.Is(err, lake.ErrExist) {
+			in.log.Debug("segment already committed by another holder of its claim", "topic", p.topic, "partition", p.id,
+				"first", pc.first, "last", pc.last)
+			return nil
+		}
+		return fmt.Errorf("commit raw segment: %w", err)
+	}
+	in.m.segments.WithLabelValues(schemas.TableRaw).Inc()
+	for reason, n := range pc.reasons {
+		in.m.dlq.WithLabelValues(p.topic, reason).Add(float64(n))
+	}
+	in.m.records.WithLabelValues(p.topic).Add(float64(nraw))
+	in.m.bytes.WithLabelValues(p.topic).Add(float64(pc.bytes))
+	in.records.Add(nraw)
+	in.dlq.Add(ndlq)
+	in.bytes.Add(pc.bytes)
+	in.segments.Add(1)
+	in.log.Debug("committed", "topic", p.topic, "partition", p.id, "first", pc.first, "last", pc.last,
+		"records", nraw, "dlq", ndlq)
+	return nil
+}
+
+// maybeCompact compacts the partition when CompactInterval has passed since
+// the last time. It runs in the committer, between two commits of the
+// partition, so it never races them; a failure is logged, not fatal.
+func (p *partition) maybeCompact(ctx context.Context) {
+	in := p.in
+	every := time.Duration(*in.cfg.CompactInterval)
+	if every <= 0 || time.Since(p.compacted) < every {
+		return
+	}
+	p.compacted = time.Now()
+	st, err := lake.CompactPartition(ctx, in.store, p.topic, p.id, int64(in.cfg.CompactTargetSize))
+	in.m.compacted.Add(float64(st.Replaced))
+	if err != nil {
+		in.log.Warn("compaction", "topic", p.topic, "partition", p.id, "err", err)
+		return
+	}
+	if st.Written > 0 || st.Deleted > 0 {
+		in.log.Info("compacted", "topic", p.topic, "partition", p.id, "merged", st.Written, "replaced", st.Replaced,
+			"deleted", st.Deleted, "took", time.Since(p.compacted).Round(time.Millisecond))
+	}
 }

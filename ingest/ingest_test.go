@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/thresher-ml/thresher/ingest"
 	"github.com/thresher-ml/thresher/internal/lake"
@@ -402,4 +403,125 @@ func TestIngestMetamorphic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// intruderStore plays a newer holder of partition 0: the first time the
+// member claims a span of it (not its takeover), the intruder takes the
+// partition over first, so the member's claim loses.
+type intruderStore struct {
+	lake.Store
+	topic string
+	done  atomic.Bool
+}
+
+func (s *intruderStore) Put(ctx context.Context, key string, data []byte) error {
+	if strings.HasPrefix(key, lake.ClaimPrefix(s.topic, 0)) && !s.done.Load() {
+		if c, err := lake.DecodeClaim(data); err == nil && c.Last > c.First {
+			s.done.Store(true)
+			if _, err := lake.Takeover(ctx, s.Store, s.topic, 0, c.First, "intruder"); err != nil {
+				return err
+			}
+		}
+	}
+	return s.Store.Put(ctx, key, data)
+}
+
+// TestIngestFencedPartition: a member fenced on one partition gives that
+// partition up and goes on with its other one; it does not fail.
+func TestIngestFencedPartition(t *testing.T) {
+	const topic = "fenced"
+	b := startBroker(t, topic, 2)
+	dir := t.TempDir()
+	store := &intruderStore{Store: openLake(t, dir), topic: topic}
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(b.Addr(), topic, dir)
+	cfg.ExitOnIdle = 0
+	in, err := ingest.New(cfg, store, testLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	// Values go to partition 0 or 1 by their key.
+	produceTo := func(part, n, from int) {
+		w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: topic, BatchTimeout: time.Millisecond,
+			Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return int(m.Key[0] - '0') })}
+		defer w.Close()
+		msgs := make([]kafka.Message, n)
+		for i := range msgs {
+			msgs[i] = kafka.Message{Key: []byte(fmt.Sprint(part)), Value: []byte(fmt.Sprintf(`{"text": "record %d"}`, from+i))}
+		}
+		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// waitLake waits until partition 1 holds n offsets in the lake.
+	waitLake := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			next, ok, err := lake.NextOffset(context.Background(), store.Store, schemas.TableRaw, topic, 1)
+			if err == nil && ok && next >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition 1 holds %d offsets after 30s, want %d", next, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	produceTo(0, 500, 0)
+	produceTo(1, 500, 0)
+	waitLake(500)
+	deadline := time.Now().Add(30 * time.Second)
+	for metricFenced(t, reg, topic) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("partition 0 was not fenced")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Partition 1 goes on after partition 0 is given up.
+	produceTo(0, 300, 500)
+	produceTo(1, 300, 500)
+	waitLake(800)
+	if st := in.Status(); st.Error != "" {
+		t.Fatalf("status error %q", st.Error)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v, want nil", err)
+	}
+	// Partition 0 holds what the member committed before it was fenced:
+	// nothing past the intruder's claim.
+	c, ok, err := lake.GetClaim(context.Background(), store.Store, topic, 0, 0)
+	if err != nil || !ok {
+		t.Fatalf("claim at 0: %v %v", ok, err)
+	}
+	next, _, err := lake.NextOffset(context.Background(), store.Store, schemas.TableRaw, topic, 0)
+	if err != nil || next > 1 {
+		t.Fatalf("partition 0: lake at %d (%v), claim %v: the fenced member wrote past its takeover", next, err, c)
+	}
+}
+
+func metricFenced(t testing.TB, reg *prometheus.Registry, topic string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "thresher_ingest_fenced_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "topic" && l.GetValue() == topic {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -201,3 +201,32 @@ func textsOf(t testing.TB, lines [][]byte) []string {
 	sort.Strings(out)
 	return out
 }
+
+// checkResolved checks the lake as a reader resolves it: in every partition
+// of raw and dlq no two segments overlap partially (lake.ListSegments), and
+// none is left superseded.
+func checkResolved(t testing.TB, dir, topic string) {
+	t.Helper()
+	store := openLakeDir(t, dir)
+	for _, table := range []string{schemas.TableRaw, schemas.TableDLQ} {
+		live, sup, err := lake.ListSegments(context.Background(), store, table)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if len(sup) > 0 {
+			t.Errorf("%s: %d superseded segments left, like %s", table, len(sup), sup[0].Key)
+		}
+		if len(live) == 0 && table == schemas.TableRaw {
+			t.Errorf("%s: no segment", table)
+		}
+	}
+}
+
+func openLakeDir(t testing.TB, dir string) *lake.Dir {
+	t.Helper()
+	d, err := lake.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -20,6 +20,8 @@ type metrics struct {
 	idle       prometheus.Gauge
 	degraded   prometheus.GaugeFunc
 	lastFetch  prometheus.GaugeFunc
+	fenced     *prometheus.CounterVec
+	compacted  prometheus.Counter
 }
 
 // newMetrics returns in's metrics; the health gauges read in at scrape time.
@@ -80,10 +82,18 @@ func newMetrics(reg prometheus.Registerer, in *Ingester) *metrics {
 			}
 			return 0
 		}),
+		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "thresher_ingest_fenced_total",
+			Help: "Partitions this member gave up because a newer holder claimed their next offsets.",
+		}, []string{"topic"}),
+		compacted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "thresher_ingest_compacted_segments_total",
+			Help: "Segments of held partitions (raw and dlq) that compaction replaced by merged ones.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.bytes, m.dlq, m.lag, m.commitSecs, m.segments,
-			m.assigned, m.rebalances, m.idle, m.degraded, m.lastFetch)
+			m.assigned, m.rebalances, m.idle, m.degraded, m.lastFetch, m.fenced, m.compacted)
 	}
 	return m
 }

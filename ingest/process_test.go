@@ -327,3 +327,90 @@ func TestIngestFromKcat(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestPausedMember pauses one of two members (SIGSTOP) for longer than
+// the session timeout while records keep flowing, so the group hands its
+// partitions to the other, then resumes it (SIGCONT): the paused member
+// wakes with open spans of partitions that are no longer its own. Every
+// offset must land exactly once, with no overlapping segments, and both
+// members must exit 0 (the woken one gives its stale partitions up; it
+// does not fail, nor take the new owner down).
+func TestIngestPausedMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	bin := realtest.Binary(t)
+	lines := withFaults(realtest.CorpusLines(t, 30_000))
+	const topic, parts = "paused", 4
+	b := startBroker(t, topic, parts)
+	dir := t.TempDir()
+	produce(t, b.Addr(), topic, lines[:4000], nil)
+
+	// Long spans (1 s) so the paused member holds open ones; the session
+	// times out 2 s after the pause.
+	a := startMember(t, bin, b.Addr(), topic, "paused-group", dir, "--roll-interval", "1s", "--roll-records", "100000")
+	c := startMember(t, bin, b.Addr(), topic, "paused-group", dir, "--roll-interval", "1s", "--roll-records", "100000")
+	waitSplit(t, a, c, parts)
+	prod := produceSlowly(t, b.Addr(), topic, lines[4000:], 1000, 100*time.Millisecond)
+	time.Sleep(700 * time.Millisecond) // a holds open spans now
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until c has taken every partition over and committed past
+	// where a stopped, then wake a.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if pc, ok := c.status(); ok && len(pc) == parts {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running member did not take the paused member's partitions over")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	prod.Wait()
+	// Both drain and exit once the group is caught up.
+	for _, m := range []*member{a, c} {
+		if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, m := range map[string]*member{"paused": a, "running": c} {
+		if err := m.wait(t, 30*time.Second); err != nil {
+			t.Fatalf("%s member: %v; output %s", name, err, m.out)
+		}
+	}
+	// A last member finishes what the two left (they were stopped, not
+	// drained to the end of the topic).
+	f := startMember(t, bin, b.Addr(), topic, "paused-group", dir, "--exit-on-idle", "1s")
+	if err := f.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("final member: %v; output %s", err, f.out)
+	}
+	lc := readLake(t, dir, topic)
+	checkResolved(t, dir, topic)
+	checkExact(t, lc, highWatermarks(t, b.Addr(), topic, parts))
+	if len(lc.raw) != 30_000 || len(lc.dlq) != len(lines)-30_000 {
+		t.Fatalf("raw %d rows, dlq %d rows; want 30000 and %d", len(lc.raw), len(lc.dlq), len(lines)-30_000)
+	}
+}
+
+// waitSplit waits until two members hold every partition between them.
+func waitSplit(t testing.TB, a, c *member, parts int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pa, oka := a.status()
+		pc, okc := c.status()
+		if oka && okc && len(pa) > 0 && len(pc) > 0 && len(pa)+len(pc) == parts {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions were not split between the members: %v %v", pa, pc)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -31,6 +31,8 @@ type ingestFlags struct {
 	stallTimeout        ingest.Duration
 	startFrom           string
 	sec                 securityFlags
+	compactInterval     ingest.Duration
+	compactTarget       ingest.Size
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
@@ -52,6 +54,8 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.sessionTimeout, "session-timeout", "consumer group session timeout (default 10s)")
 	fs.StringVar(&f.startFrom, "start-from", "", "where a partition with nothing in the lake starts: earliest (default) or latest")
 	f.sec.register(fs)
+	fs.Var(&f.compactInterval, "compact-interval", "compact each held partition this often (default 10m; 0: never)")
+	fs.Var(&f.compactTarget, "compact-target-size", "merge small segments into segments of up to this size (default 64MiB)")
 }
 
 // apply overlays the flags that were set onto cfg.
@@ -88,6 +92,11 @@ func (f *ingestFlags) apply(fs *flag.FlagSet, cfg *ingest.Config) error {
 			cfg.StallTimeout = f.stallTimeout
 		case "start-from":
 			cfg.StartFrom = f.startFrom
+		case "compact-interval":
+			d := f.compactInterval
+			cfg.CompactInterval = &d
+		case "compact-target-size":
+			cfg.CompactTargetSize = f.compactTarget
 		case "fields":
 			for _, kv := range splitList(f.fields) {
 				k, v, ok := cutKV(kv)

@@ -60,8 +60,11 @@ func TestIngestBadConfiguration(t *testing.T) {
 			[]string{`sasl.mechanism: "OAUTHBEARER"`, "sasl.username: required", "sasl.password_file: required"}},
 		{"bad size in file", []string{"ingest", "--config", "testdata/config/bad-size.yaml"}, nil, []string{`"16 megabytes" is not a size`}},
 		{"missing file", []string{"ingest", "--config", "testdata/config/nope.yaml"}, nil, []string{"no such file"}},
-		{"bad environment", okFlags, map[string]string{"THRESHER_INGEST_ROLL_BYTES": "lots", "THRESHER_INGEST_SESSION_TIMEOUT": "long", "THRESHER_INGEST_STALL_TIMEOUT": "never"},
-			[]string{"THRESHER_INGEST_ROLL_BYTES", "THRESHER_INGEST_SESSION_TIMEOUT", "THRESHER_INGEST_STALL_TIMEOUT"}},
+		{"bad environment", okFlags, map[string]string{"THRESHER_INGEST_ROLL_BYTES": "lots", "THRESHER_INGEST_SESSION_TIMEOUT": "long", "THRESHER_INGEST_STALL_TIMEOUT": "never",
+			"THRESHER_INGEST_COMPACT_INTERVAL": "often"},
+			[]string{"THRESHER_INGEST_ROLL_BYTES", "THRESHER_INGEST_SESSION_TIMEOUT", "THRESHER_INGEST_STALL_TIMEOUT", "THRESHER_INGEST_COMPACT_INTERVAL"}},
+		{"bad compaction flags", append([]string{"ingest", "--compact-interval", "5ms", "--compact-target-size", "2GiB"}, okFlags...), nil,
+			[]string{"compact_interval: 5ms must be 0 (off) or at least 1s", "compact_target_size: 2147483648 must be between 1MiB and 1GiB"}},
 		{"no broker reachable", okFlags, nil, []string{"no broker reachable"}},
 		{"lake not writable", []string{"ingest", "--brokers", closedPort(t), "--topic", "t", "--group", "g", "--lake", filepath.Join(notDir, "lake")}, nil,
 			[]string{"lake:", notDir}},
@@ -107,7 +110,8 @@ func TestIngestCheckGoodConfig(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"group: from-flag", "text: body", "id: uuid", "roll_bytes: 32MiB", "roll_interval: 3s", "max_value_bytes: 2MiB", "source: source", "stall_timeout: 2m0s"} {
+	for _, want := range []string{"group: from-flag", "text: body", "id: uuid", "roll_bytes: 32MiB", "roll_interval: 3s", "max_value_bytes: 2MiB", "source: source", "stall_timeout: 2m0s",
+		"compact_interval: 30m0s", "compact_target_size: 128MiB"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("effective configuration lacks %q:\n%s", want, out)
 		}
