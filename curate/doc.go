@@ -4,8 +4,14 @@
 // # The stage
 //
 // A Stage tails the raw table (package schemas) a window at a time. A
-// window is up to WindowRecords input records: raw segments not yet curated,
-// taken a segment at a time round robin over the partitions. For each
+// window is up to WindowRecords input records: raw offsets not yet curated
+// (at or past each partition's cursor) of the live raw segments
+// (lake.ListSegments: a compaction's merged segment, not the run it
+// replaces; partially overlapping segments stop the stage with
+// lake.ErrOverlap), taken a segment at a time, at most a window's worth of
+// offsets, round robin over the partitions. A merged segment that holds
+// offsets already curated is read from the cursor on, so compaction never
+// makes a record curated twice or skipped. For each
 // record, in window order, it computes the audit metrics (Analyzer: lengths,
 // entropies, compression ratio, Gopher repetition, alphabetic and stop
 // words, language and script guesses, PII flags, quality flags), the
@@ -36,7 +42,9 @@
 // # Commits and crashes
 //
 // Before writing a window the stage puts its plan (_curate/plan/<window>.plan,
-// the list of raw segments it reads). It then writes the window's four
+// the ranges of raw offsets it reads, per partition; not segment keys, which
+// a compaction may delete before a redo or a replay reads them again; plans
+// written as segment keys by earlier versions read as those keys' ranges). It then writes the window's four
 // tables and, last, its state (_curate/state/<window>.state: the cursor of
 // every raw partition, the target model, the difficulty moments and the
 // window of the last saved dedup index), which is the commit point. The

@@ -2,6 +2,7 @@ package curate
 
 import (
 	"bufio"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -343,51 +345,57 @@ func (s *Stage) nextPlan(ctx context.Context) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.log.Info("redoing an uncommitted window", "window", seq, "segments", len(p.Segments))
+		s.log.Info("redoing an uncommitted window", "window", seq)
 		s.listed.Store(true)
 		return p, nil
 	} else if !errors.Is(err, lake.ErrNotExist) {
 		return nil, err
 	}
-	objs, err := s.store.List(ctx, schemas.TableRaw+"/")
+	// Live segments only: a merged segment, not the run it replaces; a
+	// partial overlap (two writers of the same offsets) stops curate.
+	live, _, err := lake.ListSegments(ctx, s.store, schemas.TableRaw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("curate: raw table: %w", err)
 	}
 	defer s.listed.Store(true) // once pending is known
-	type seg struct {
-		key string
-		r   lake.Range
-	}
 	wanted := map[string]bool{}
 	for _, t := range s.cfg.Topics {
 		wanted[t] = true
 	}
-	parts := map[string][]seg{}
-	for _, o := range objs {
-		table, topic, part, r, err := lake.ParseSegmentKey(o.Key)
-		if err != nil || table != schemas.TableRaw || (len(wanted) > 0 && !wanted[topic]) {
+	// Offsets at or past each partition's cursor, in pieces of at most a
+	// window (a merged segment can hold many windows' worth).
+	window := int64(s.cfg.WindowRecords)
+	parts := map[string][]planRange{}
+	for _, sg := range live {
+		if len(wanted) > 0 && !wanted[sg.Topic] {
 			continue
 		}
-		pk := partitionKey(topic, part)
-		if next, ok := s.st.Cursor[pk]; ok && r.First < next {
-			continue
+		pk := partitionKey(sg.Topic, sg.Partition)
+		first := sg.Range.First
+		if next, ok := s.st.Cursor[pk]; ok {
+			first = max(first, next)
 		}
-		parts[pk] = append(parts[pk], seg{o.Key, r})
+		for ; first <= sg.Range.Last; first += window {
+			last := sg.Range.Last
+			if last-first >= window {
+				last = first + window - 1
+			}
+			parts[pk] = append(parts[pk], planRange{Topic: sg.Topic, Partition: sg.Partition, First: first, Last: last})
+		}
 	}
 	names := make([]string, 0, len(parts))
 	var pending int64
-	for pk, segs := range parts {
-		sort.Slice(segs, func(i, j int) bool { return segs[i].r.First < segs[j].r.First })
+	for pk, rs := range parts {
 		names = append(names, pk)
-		for _, sg := range segs {
-			pending += sg.r.Last - sg.r.First + 1
+		for _, r := range rs {
+			pending += r.len()
 		}
 	}
 	s.pending.Store(pending)
 	sort.Strings(names)
 	p := &plan{Seq: seq}
-	budget := int64(s.cfg.WindowRecords)
-	// Round robin over partitions, a segment at a time, so a window mixes
+	budget := window
+	// Round robin over partitions, a piece at a time, so a window mixes
 	// the partitions (and the domains they carry).
 	for budget > 0 {
 		took := false
@@ -395,17 +403,17 @@ func (s *Stage) nextPlan(ctx context.Context) (*plan, error) {
 			if len(parts[pk]) == 0 || budget <= 0 {
 				continue
 			}
-			sg := parts[pk][0]
+			r := parts[pk][0]
 			parts[pk] = parts[pk][1:]
-			p.Segments = append(p.Segments, sg.key)
-			budget -= sg.r.Last - sg.r.First + 1
+			p.Ranges = append(p.Ranges, r)
+			budget -= r.len()
 			took = true
 		}
 		if !took {
 			break
 		}
 	}
-	if len(p.Segments) == 0 {
+	if len(p.Ranges) == 0 {
 		return nil, nil
 	}
 	data, err := p.encode()
@@ -816,64 +824,135 @@ func (m *stageMetrics) decision(d string) prometheus.Counter {
 	return m.records.WithLabelValues(d)
 }
 
-// readPlan reads the raw rows of a plan's segments, in plan order, and the
-// cursor they advance to.
+// readPlan reads the raw rows of a plan's offsets, in plan order, and the
+// cursor they advance to. A compaction may delete a segment between the
+// listing and the read: then it lists again.
 func (s *Stage) readPlan(ctx context.Context, p *plan) ([]schemas.Raw, map[string]int64, error) {
-	files := make([]*lake.RawFile, len(p.Segments))
-	errs := make([]error, len(p.Segments))
+	ranges, err := p.ranges()
+	if err != nil {
+		return nil, nil, err
+	}
 	cursor := map[string]int64{}
-	for _, key := range p.Segments {
-		_, topic, part, r, err := lake.ParseSegmentKey(key)
-		if err != nil {
+	for _, r := range ranges {
+		cursor[partitionKey(r.Topic, r.Partition)] = r.Last + 1
+	}
+	for attempt := 1; ; attempt++ {
+		rows, err := s.readRanges(ctx, ranges)
+		if err == nil {
+			return rows, cursor, nil
+		}
+		if !errors.Is(err, lake.ErrNotExist) || attempt == 3 {
 			return nil, nil, err
 		}
-		cursor[partitionKey(topic, part)] = r.Last + 1
+		s.log.Info("raw segments changed while reading (compaction): listing again", "window", p.Seq, "err", err)
 	}
+}
+
+// segmentRead is the part of one raw segment a plan reads.
+type segmentRead struct {
+	key  string
+	want lake.Range // offsets to keep
+	full bool       // want is the whole segment
+}
+
+// readRanges reads the rows of the live raw segments at the offsets of
+// ranges, in order: each range's segments in offset order, and of a segment
+// that holds more than the range, the rows in it.
+func (s *Stage) readRanges(ctx context.Context, ranges []planRange) ([]schemas.Raw, error) {
+	live, _, err := lake.ListSegments(ctx, s.store, schemas.TableRaw)
+	if err != nil {
+		return nil, fmt.Errorf("curate: raw table: %w", err)
+	}
+	byPart := map[string][]lake.Segment{}
+	for _, sg := range live {
+		pk := partitionKey(sg.Topic, sg.Partition)
+		byPart[pk] = append(byPart[pk], sg)
+	}
+	var reads []segmentRead
+	for _, r := range ranges {
+		segs := byPart[partitionKey(r.Topic, r.Partition)]
+		i, _ := slices.BinarySearchFunc(segs, r.First, func(sg lake.Segment, first int64) int {
+			return cmp.Compare(sg.Range.Last, first)
+		})
+		for ; i < len(segs) && segs[i].Range.First <= r.Last; i++ {
+			sr := segs[i].Range
+			want := lake.Range{First: max(sr.First, r.First), Last: min(sr.Last, r.Last)}
+			reads = append(reads, segmentRead{key: segs[i].Key, want: want, full: want == sr})
+		}
+	}
+	files := make([]*lake.RawFile, len(reads))
+	parts := make([][]schemas.Raw, len(reads)) // rows of the partial reads
+	errs := make([]error, len(reads))
 	// Fetch and open every segment, then read each into its place in one
 	// slice (rows are large: concatenating them would copy them again).
-	each := func(f func(i int, key string) error) error {
+	each := func(f func(i int, rd segmentRead) error) error {
 		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 		var wg sync.WaitGroup
-		for i, key := range p.Segments {
+		for i, rd := range reads {
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := f(i, key); err != nil {
-					errs[i] = fmt.Errorf("curate: %s: %w", key, err)
+				if err := f(i, rd); err != nil {
+					errs[i] = fmt.Errorf("curate: %s: %w", rd.key, err)
 				}
 			}()
 		}
 		wg.Wait()
 		return errors.Join(errs...)
 	}
-	err := each(func(i int, key string) error {
-		data, err := s.store.Get(ctx, key)
-		if err == nil {
-			files[i], err = lake.OpenRaw(data)
+	err = each(func(i int, rd segmentRead) error {
+		data, err := s.store.Get(ctx, rd.key)
+		if err != nil {
+			return err
 		}
-		return err
+		f, err := lake.OpenRaw(data)
+		if err != nil || rd.full {
+			files[i] = f
+			return err
+		}
+		all := make([]schemas.Raw, f.NumRows())
+		if err := f.ReadInto(all); err != nil {
+			return err
+		}
+		var kept []schemas.Raw
+		for _, row := range all {
+			if row.Offset >= rd.want.First && row.Offset <= rd.want.Last {
+				kept = append(kept, row)
+			}
+		}
+		parts[i] = kept
+		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	starts := make([]int, len(files)+1)
-	for i, f := range files {
-		starts[i+1] = starts[i] + f.NumRows()
+	starts := make([]int, len(reads)+1)
+	for i := range reads {
+		n := len(parts[i])
+		if files[i] != nil {
+			n = files[i].NumRows()
+		}
+		starts[i+1] = starts[i] + n
 	}
-	if starts[len(files)] == 0 {
-		return nil, cursor, nil
+	if starts[len(reads)] == 0 {
+		return nil, nil
 	}
-	rows := make([]schemas.Raw, starts[len(files)])
-	err = each(func(i int, _ string) error {
+	rows := make([]schemas.Raw, starts[len(reads)])
+	err = each(func(i int, _ segmentRead) error {
+		if files[i] == nil {
+			copy(rows[starts[i]:starts[i+1]], parts[i])
+			parts[i] = nil
+			return nil
+		}
 		err := files[i].ReadInto(rows[starts[i]:starts[i+1]])
 		files[i] = nil
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return rows, cursor, nil
+	return rows, nil
 }
 
 // analysis is the pure, order-independent part of curating a record.

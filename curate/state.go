@@ -6,6 +6,9 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+
+	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/schemas"
 )
 
 // stateVersion is the format version of the committed state. Version 1
@@ -105,11 +108,38 @@ func decodeState(data []byte) (*state, error) {
 	return &s, nil
 }
 
-// plan is the immutable list of raw segments one window reads, written
+// plan is the immutable list of raw offsets one window reads, written
 // before its output so that a redo after a crash reads exactly the same.
+// It names offsets, not segments: a compaction may replace the segments
+// that held them by a merged one before the window is redone or replayed.
 type plan struct {
-	Seq      int64
-	Segments []string // raw segment keys, in processing order
+	Seq int64
+	// Segments, raw segment keys in processing order, is how plans written
+	// before Ranges named their offsets: each key's range. Still read.
+	Segments []string
+	Ranges   []planRange // offsets read, in processing order
+}
+
+// planRange is offsets First to Last, inclusive, of one raw partition.
+type planRange struct {
+	Topic       string
+	Partition   int32
+	First, Last int64
+}
+
+func (r planRange) len() int64 { return r.Last - r.First + 1 }
+
+// ranges returns the offsets the plan reads, in order.
+func (p *plan) ranges() ([]planRange, error) {
+	out := append([]planRange(nil), p.Ranges...)
+	for _, key := range p.Segments {
+		table, topic, part, r, err := lake.ParseSegmentKey(key)
+		if err != nil || table != schemas.TableRaw {
+			return nil, fmt.Errorf("%w: plan %d names %q, not a raw segment", ErrState, p.Seq, key)
+		}
+		out = append(out, planRange{Topic: topic, Partition: part, First: r.First, Last: r.Last})
+	}
+	return out, nil
 }
 
 func (p *plan) encode() ([]byte, error) {

@@ -56,6 +56,7 @@ func commands() map[string]command {
 		"broker":  {"run an embedded Kafka-protocol broker", runBroker},
 		"produce": {"produce JSONL or text records to a topic", runProduce},
 		"ingest":  {"consume topics into the lake, exactly once", runIngest},
+		"compact": {"merge small raw and dlq segments of a lake into larger ones", runCompact},
 		"curate":  {"dedup and audit raw segments into curated, audit and curriculum tables", runCurate},
 		"audit":   {"print the audit tables of a lake", runAudit},
 		"lake":    {"check a lake: every partition's offsets in its segments exactly once", runLake},

@@ -350,14 +350,8 @@ func printLakeSummary(ctx context.Context, w io.Writer, root string) error {
 		return err
 	}
 	segments := func(table string) (int, error) {
-		objs, err := store.List(ctx, table+"/")
-		n := 0
-		for _, o := range objs {
-			if strings.HasSuffix(o.Key, ".parquet") {
-				n++
-			}
-		}
-		return n, err
+		live, _, err := lake.ListSegments(ctx, store, table)
+		return len(live), err
 	}
 	raw, err := lake.ReadTable[schemas.Raw](ctx, store, schemas.TableRaw)
 	if err != nil {
