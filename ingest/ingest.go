@@ -86,6 +86,8 @@ type Ingester struct {
 
 	idle   atomic.Bool
 	stopFn context.CancelFunc
+
+	compacting sync.Mutex // held by the partition compacting, if any
 }
 
 // generation is the state of one consumer-group generation of this member.
@@ -721,11 +723,11 @@ func (s *span) release() {
 // Two holders of a claim cut the same range and so write the same keys:
 // the put-if-absent keeps one, and a segment already there is not an error.
 // The position is kept in memory, so a commit lists nothing.
-func (p *partition) commit(ctx context.Context, s *span) error {
+func (p *partition) commit(pctx context.Context, s *span) error {
 	in := p.in
 	// The lake is written even when the generation has ended: the records
 	// were consumed and their commit is what lets the next owner resume.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(pctx), 2*time.Minute)
 	defer cancel()
 	t0 := time.Now()
 	pc := pieceOf(s)
@@ -780,7 +782,7 @@ func (p *partition) commit(ctx context.Context, s *span) error {
 			in.log.Debug("group offset commit", "err", err)
 		}
 	}
-	p.maybeCompact(ctx)
+	p.maybeCompact(pctx)
 	return nil
 }
 
@@ -837,18 +839,26 @@ func (p *partition) write(ctx context.Context, pc *piece) error {
 
 // maybeCompact compacts the partition when CompactInterval has passed since
 // the last time. It runs in the committer, between two commits of the
-// partition, so it never races them; a failure is logged, not fatal.
+// partition, so it never races them; one partition of the member compacts
+// at a time (a merge holds up to CompactTargetSize in memory), and the end
+// of the generation interrupts it (each merge is atomic, the next
+// compaction finishes it). A failure is logged, not fatal.
 func (p *partition) maybeCompact(ctx context.Context) {
 	in := p.in
 	every := time.Duration(*in.cfg.CompactInterval)
-	if every <= 0 || time.Since(p.compacted) < every {
+	if every <= 0 || time.Since(p.compacted) < every || ctx.Err() != nil || !in.compacting.TryLock() {
 		return
 	}
+	defer in.compacting.Unlock()
 	p.compacted = time.Now()
 	st, err := lake.CompactPartition(ctx, in.store, p.topic, p.id, int64(in.cfg.CompactTargetSize))
 	in.m.compacted.Add(float64(st.Replaced))
 	if err != nil {
-		in.log.Warn("compaction", "topic", p.topic, "partition", p.id, "err", err)
+		level := slog.LevelWarn
+		if ctx.Err() != nil {
+			level = slog.LevelDebug // the generation ended meanwhile
+		}
+		in.log.Log(ctx, level, "compaction", "topic", p.topic, "partition", p.id, "err", err)
 		return
 	}
 	if st.Written > 0 || st.Deleted > 0 {

@@ -525,3 +525,64 @@ func metricFenced(t testing.TB, reg *prometheus.Registry, topic string) float64 
 	}
 	return 0
 }
+
+// TestIngestCompacts: with a short compact_interval, a member merges the
+// small segments of the partitions it holds while it ingests, and the lake
+// stays exact.
+func TestIngestCompacts(t *testing.T) {
+	lines := realtest.CorpusLines(t, 6000)
+	const topic, parts = "compacted", 2
+	b := startBroker(t, topic, parts)
+	dir := t.TempDir()
+	cfg := testConfig(b.Addr(), topic, dir)
+	cfg.RollInterval = ingest.Duration(50 * time.Millisecond)
+	every := ingest.Duration(time.Second)
+	cfg.CompactInterval = &every
+	cfg.ExitOnIdle = ingest.Duration(1500 * time.Millisecond)
+	reg := prometheus.NewRegistry()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(lines); i += 500 {
+			produce(t, b.Addr(), topic, lines[i:i+500], nil)
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
+	sum, err := runIngest(t, cfg, openLake(t, dir), reg)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The member may have gone idle between two produced chunks: finish.
+	if _, err := runIngest(t, cfg, openLake(t, dir), nil); err != nil {
+		t.Fatal(err)
+	}
+	lc := readLake(t, dir, topic)
+	checkResolved(t, dir, topic)
+	checkExact(t, lc, highWatermarks(t, b.Addr(), topic, parts))
+	compacted := metricValue(t, reg, "thresher_ingest_compacted_segments_total")
+	live, _, err := lake.ListSegments(context.Background(), openLake(t, dir), schemas.TableRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compacted == 0 || int64(len(live)) >= sum.Segments {
+		t.Fatalf("%d segments committed, %d left, %v replaced by compaction", sum.Segments, len(live), compacted)
+	}
+	t.Logf("%d segments committed, %d left, %v replaced by compaction", sum.Segments, len(live), compacted)
+}
+
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
