@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkCommit commits a span of 100 records to a partition that already
-// holds 100,000 segments, on the local Dir store, two ways:
+// holds 1,000 or 100,000 segments, on the local Dir store, two ways:
 //
 //   - position=listed: the lake is listed before each commit to check where
 //     the partition ends (lake.NextOffset), as commits did before claims;
@@ -26,14 +26,20 @@ import (
 //	go test -run '^$' -bench Commit -benchtime 20x ./ingest/ | tee new.txt
 //	benchstat new.txt
 func BenchmarkCommit(b *testing.B) {
-	const segments, spanLen = 100_000, 100
+	for _, segments := range []int64{1000, 100_000} {
+		benchCommit(b, segments)
+	}
+}
+
+func benchCommit(b *testing.B, segments int64) {
+	const spanLen = 100
 	dir := b.TempDir()
 	// Lay the segments out directly: Put would fsync each one.
 	prefix := filepath.Join(dir, filepath.FromSlash(lake.PartitionPrefix(schemas.TableRaw, "t", 0)))
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	for i := range int64(segments) {
+	for i := range segments {
 		key := lake.SegmentKey(schemas.TableRaw, "t", 0, lake.Range{First: i * spanLen, Last: i*spanLen + spanLen - 1})
 		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(key)), []byte("PAR1"), 0o644); err != nil {
 			b.Fatal(err)
@@ -44,7 +50,7 @@ func BenchmarkCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	next := int64(segments * spanLen)
+	next := segments * spanLen
 	for _, mode := range []string{"listed", "claimed"} {
 		b.Run(fmt.Sprintf("segments=%d/position=%s", segments, mode), func(b *testing.B) {
 			p := benchPartition(b, store)
