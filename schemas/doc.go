@@ -17,9 +17,14 @@
 // name sorts like the offsets it carries. A segment accounts for every offset
 // of its partition from first to last inclusive: a valid record in that range
 // is in the raw segment, a malformed one in the DLQ segment whose range covers
-// it. Within one table the ranges of a partition never overlap, so the same
-// input record is never in two files. Each file carries the key/value metadata
-// "thresher.table" and "thresher.version".
+// it. Within one table the ranges of a partition never overlap, except that a
+// compaction's merged segment contains the run it replaces until the run is
+// deleted (readers skip a segment another contains: lake.ListSegments), so
+// the same input record is never read twice. A dlq segment's range lies
+// within one raw segment's. Each file carries the key/value metadata
+// "thresher.table" and "thresher.version". Beside the tables,
+// _claims/topic=T/partition=P/<first> holds ingest's claim on each span
+// (package lake); it is not a table.
 //
 // # Table raw (version 1)
 //
