@@ -220,6 +220,15 @@ func checkResolved(t testing.TB, dir, topic string) {
 			t.Errorf("%s: no segment", table)
 		}
 	}
+	rep, err := lake.Check(context.Background(), store, lake.CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Findings {
+		if f.Severity != lake.SeverityInfo {
+			t.Errorf("lake check: %s", f)
+		}
+	}
 }
 
 func openLakeDir(t testing.TB, dir string) *lake.Dir {

@@ -171,6 +171,17 @@ func TestCompact(t *testing.T) {
 					t.Fatalf("%s: ReadRaw %d rows, %v", sg.Key, len(got), err)
 				}
 			}
+			// The checker finds the compacted lake whole (the hole 200-299 of
+			// partition 0 aside).
+			rep, err := Check(ctx, s, CheckOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Findings {
+				if f.Kind != FindingHole || f.Partition != 0 || f.First != 200 || f.Last != 299 {
+					t.Errorf("lake check: %s", f)
+				}
+			}
 			// Compacting again changes no row, and leaves nothing superseded.
 			if _, err := Compact(ctx, s, target); err != nil {
 				t.Fatal(err)
