@@ -21,7 +21,7 @@ import (
 //     offset is claimed with a put-if-absent (partition.commit): one small
 //     object more, whatever the lake holds.
 //
-// Both encode and put the same raw segment.
+// Both encode and put the same DLQ and raw segments.
 //
 //	go test -run '^$' -bench Commit -benchtime 20x ./ingest/ | tee new.txt
 //	benchstat new.txt
@@ -78,7 +78,8 @@ func benchCommit(b *testing.B, segments int64) {
 }
 
 // commitListed commits a span as commits did before claims: list the
-// partition to check that the lake ends where the span starts, then put.
+// partition to check that the lake ends where the span starts, then put the
+// DLQ and raw segments.
 func commitListed(ctx context.Context, p *partition, s *span) error {
 	n, ok, err := lake.NextOffset(ctx, p.in.store, schemas.TableRaw, p.topic, p.id)
 	if err != nil {
@@ -87,11 +88,21 @@ func commitListed(ctx context.Context, p *partition, s *span) error {
 	if ok && n != s.first {
 		return fmt.Errorf("%w: lake is at offset %d, this member at %d", ErrFenced, n, s.first)
 	}
+	r := lake.Range{First: s.first, Last: s.last}
+	if s.dlq != nil {
+		data, err := p.dlqEnc.Encode(s.dlq)
+		if err != nil {
+			return err
+		}
+		if err := p.in.store.Put(ctx, lake.SegmentKey(schemas.TableDLQ, p.topic, p.id, r), data); err != nil {
+			return err
+		}
+	}
 	data, err := p.rawEnc.Encode(s.raw)
 	if err != nil {
 		return err
 	}
-	return p.in.store.Put(ctx, lake.SegmentKey(schemas.TableRaw, p.topic, p.id, lake.Range{First: s.first, Last: s.last}), data)
+	return p.in.store.Put(ctx, lake.SegmentKey(schemas.TableRaw, p.topic, p.id, r), data)
 }
 
 func benchPartition(b *testing.B, store lake.Store) *partition {
