@@ -510,7 +510,14 @@ func (s *Stage) curateRecord(r *schemas.Raw, an *analysis, a *schemas.AuditRecor
 		ID: r.ID, Source: r.Source, Domain: r.Domain,
 		ClusterID: res.ClusterID.String(),
 	}
-	switch res.Decision {
+	decision := res.Decision
+	if !s.cfg.Dedup.Drops() {
+		decision = dedup.Unique // kept: the index still names the cluster and dup_of
+		if res.Decision != dedup.Unique {
+			a.DupOf = res.DupOf.String()
+		}
+	}
+	switch decision {
 	case dedup.ExactDuplicate:
 		a.Decision, a.Reason, a.DupOf = schemas.DecisionExactDuplicate, "exact duplicate after normalisation", res.DupOf.String()
 	case dedup.NearDuplicate:

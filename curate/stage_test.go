@@ -341,3 +341,65 @@ func TestCurateAfterCompaction(t *testing.T) {
 	}
 	checkAudit(t, base, len(lines))
 }
+
+// TestCurateDedupOff curates the same real records with dedup on and off:
+// off keeps every duplicate (curated grows by exactly the duplicates the
+// index finds with it on), each still naming its original in dup_of and
+// sharing its cluster, and the filtered records are the same.
+func TestCurateDedupOff(t *testing.T) {
+	lines := realtest.CorpusLines(t, 12_000)
+	decisions := map[bool]map[string]int{}
+	var curatedN [2]int
+	for _, on := range []bool{true, false} {
+		dir := t.TempDir()
+		store, err := lake.OpenDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeRaw(t, store, lines, 2, 3000)
+		cfg := testConfig(dir, 6000)
+		cfg.Dedup.Enabled = &on
+		if err := runStage(t, cfg, store); err != nil {
+			t.Fatal(err)
+		}
+		audits := readAll[schemas.AuditRecord](t, store, schemas.TableAuditRecords)
+		dec := map[string]int{}
+		byKey := map[string]schemas.AuditRecord{}
+		for _, a := range audits {
+			dec[a.Decision]++
+			byKey[fmt.Sprintf("%s/%d/%d", a.Topic, a.Partition, a.Offset)] = a
+		}
+		decisions[on] = dec
+		curated := readAll[schemas.Curated](t, store, schemas.TableCurated)
+		if on {
+			curatedN[0] = len(curated)
+			continue
+		}
+		curatedN[1] = len(curated)
+		named := 0
+		for k, a := range byKey {
+			if a.DupOf == "" {
+				continue
+			}
+			named++
+			if a.Decision != schemas.DecisionKept && a.Decision != schemas.DecisionFiltered {
+				t.Fatalf("dedup off: %s is %q", k, a.Decision)
+			}
+			if orig, ok := byKey[a.DupOf]; !ok || orig.ClusterID != a.ClusterID {
+				t.Fatalf("dedup off: %s names dup_of %s outside its cluster", k, a.DupOf)
+			}
+		}
+		if named == 0 {
+			t.Fatal("dedup off: no record names the record it duplicates")
+		}
+	}
+	dups := decisions[true][schemas.DecisionExactDuplicate] + decisions[true][schemas.DecisionNearDuplicate]
+	t.Logf("dedup on %v (curated %d), off %v (curated %d)", decisions[true], curatedN[0], decisions[false], curatedN[1])
+	if dups == 0 || decisions[false][schemas.DecisionExactDuplicate]+decisions[false][schemas.DecisionNearDuplicate] != 0 {
+		t.Fatalf("decisions: on %v, off %v", decisions[true], decisions[false])
+	}
+	// Duplicates that a quality filter also catches are filtered either way.
+	if grown := curatedN[1] - curatedN[0]; grown <= 0 || grown > dups {
+		t.Fatalf("curated grew by %d with dedup off, want 1..%d (the duplicates)", grown, dups)
+	}
+}

@@ -87,6 +87,12 @@ func (p *PunctPolicy) UnmarshalText(b []byte) error {
 // MarshalBinary loads only into an index whose state fields are equal.
 // The others may change between runs.
 type Config struct {
+	// Enabled, true unless set false, makes curate drop the duplicates
+	// the index finds. With false every record still gets its signature,
+	// cluster and dup_of (the trainer masks false negatives by cluster),
+	// but duplicates are kept: the switch for measuring what dedup buys.
+	// Not part of the index's state.
+	Enabled *bool `yaml:"enabled,omitempty"`
 	// Punctuation is the punctuation policy of normalisation (state).
 	Punctuation PunctPolicy `yaml:"punctuation"`
 	// ShingleWords is the number of words in one shingle (state). A text
@@ -134,6 +140,9 @@ type Config struct {
 	// after the change (fewer Generations drop the oldest at once).
 	Generations int `yaml:"generations"`
 }
+
+// Drops reports whether duplicates are dropped (Enabled unset or true).
+func (c *Config) Drops() bool { return c.Enabled == nil || *c.Enabled }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {

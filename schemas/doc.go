@@ -91,6 +91,7 @@
 //	cluster_id         "topic/partition/offset" of the first record of its duplicate cluster; never
 //	                   null, and two records share it exactly when dedup judged them duplicates
 //	dup_of             "topic/partition/offset" of the record it duplicates; null unless a duplicate
+//	                   (with dedup.enabled: false, set on the duplicates it keeps too)
 //	and the audit columns below.
 //
 // Audit columns (audit/records and curated):

@@ -35,6 +35,7 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&flags.WindowRecords, "window-records", 0, "input records per window, one commit of every table (default 100000)")
 	fs.DurationVar(&flags.ExitOnIdle, "exit-on-idle", 0, "exit after no new raw segment for this `duration` (0: run until stopped)")
 	fs.IntVar(&flags.Stages, "stages", 0, "curriculum stages (default 4)")
+	noDedup := fs.Bool("no-dedup", false, "keep duplicates (dedup.enabled: false): they are still found, clustered and named in the audit table's dup_of, but not dropped")
 	drop := fs.String("drop", "", "quality flags that filter a record, `flag[,flag]` (default "+fmt.Sprint(curate.DefaultDrop)+"; \"none\" keeps all)")
 	listen := fs.String("listen", "", "serve /metrics, /healthz and /readyz on `host:port`")
 	check := fs.Bool("check", false, "validate the configuration, print it, and exit without curating")
@@ -64,7 +65,11 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 		"window-records": func() { cfg.WindowRecords = flags.WindowRecords },
 		"exit-on-idle":   func() { cfg.ExitOnIdle = flags.ExitOnIdle },
 		"stages":         func() { cfg.Stages = flags.Stages },
-		"topic":          func() { cfg.Topics = splitList(*topics) },
+		"no-dedup": func() {
+			on := !*noDedup
+			cfg.Dedup.Enabled = &on
+		},
+		"topic": func() { cfg.Topics = splitList(*topics) },
 		"drop": func() {
 			if *drop == "none" {
 				cfg.Drop = []string{}

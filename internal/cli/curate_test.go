@@ -99,3 +99,28 @@ func TestEnvNames(t *testing.T) {
 	}
 	_ = cfg.skip
 }
+
+// TestCurateDedupSwitch: --no-dedup, THRESHER_CURATE_DEDUP_ENABLED and the
+// YAML key all reach dedup.enabled, the flag winning; a bad value is named.
+func TestCurateDedupSwitch(t *testing.T) {
+	lakeDir := t.TempDir()
+	code, out, stderr := run(t, "curate", "--lake", lakeDir, "--check", "--no-dedup")
+	if code != ExitOK || !strings.Contains(out, "enabled: false") {
+		t.Fatalf("--no-dedup: exit %d:\n%s%s", code, out, stderr)
+	}
+	code, out, _ = run(t, "curate", "--lake", lakeDir, "--check")
+	if code != ExitOK || strings.Contains(out, "enabled: false") {
+		t.Fatalf("default: exit %d, dedup not enabled:\n%s", code, out)
+	}
+	t.Setenv("THRESHER_CURATE_DEDUP_ENABLED", "false")
+	if code, out, _ = run(t, "curate", "--lake", lakeDir, "--check"); code != ExitOK || !strings.Contains(out, "enabled: false") {
+		t.Fatalf("THRESHER_CURATE_DEDUP_ENABLED=false: exit %d:\n%s", code, out)
+	}
+	if code, out, _ = run(t, "curate", "--lake", lakeDir, "--check", "--no-dedup=false"); code != ExitOK || !strings.Contains(out, "enabled: true") {
+		t.Fatalf("--no-dedup=false over the environment: exit %d:\n%s", code, out)
+	}
+	t.Setenv("THRESHER_CURATE_DEDUP_ENABLED", "maybe")
+	if code, _, stderr = run(t, "curate", "--lake", lakeDir, "--check"); code != ExitUsage || !strings.Contains(stderr, "THRESHER_CURATE_DEDUP_ENABLED") {
+		t.Fatalf("bad value: exit %d: %s", code, stderr)
+	}
+}

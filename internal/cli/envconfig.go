@@ -69,6 +69,14 @@ func setFromString(f reflect.Value, s string) error {
 	if f.CanAddr() && f.Addr().Type().Implements(textUnmarshaler) {
 		return f.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s))
 	}
+	if f.Kind() == reflect.Pointer { // an optional setting: *bool, say
+		v := reflect.New(f.Type().Elem())
+		if err := setFromString(v.Elem(), s); err != nil {
+			return err
+		}
+		f.Set(v)
+		return nil
+	}
 	s = strings.TrimSpace(s)
 	switch {
 	case f.Type() == reflect.TypeFor[time.Duration]():
