@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -401,5 +402,41 @@ func TestCurateDedupOff(t *testing.T) {
 	// Duplicates that a quality filter also catches are filtered either way.
 	if grown := curatedN[1] - curatedN[0]; grown <= 0 || grown > dups {
 		t.Fatalf("curated grew by %d with dedup off, want 1..%d (the duplicates)", grown, dups)
+	}
+}
+
+// TestCurateRawVersions: a lake whose raw table holds a version 1 segment
+// (written before the headers column, by the version 1 encoder) followed by
+// a version 2 one with headers is curated whole.
+func TestCurateRawVersions(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := lake.OpenDir(dir)
+	v1, err := os.ReadFile("../internal/lake/testdata/raw-v1.parquet") // records/3, offsets 40-51
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := store.Put(ctx, lake.SegmentKey(schemas.TableRaw, "records", 3, lake.Range{First: 40, Last: 51}), v1); err != nil {
+		t.Fatal(err)
+	}
+	var rows []schemas.Raw
+	for i := range 5 {
+		rows = append(rows, schemas.Raw{Topic: "records", Partition: 3, Offset: int64(52 + i), KafkaTS: time.UnixMilli(1_700_000_000_000).UTC(),
+			Text: fmt.Sprintf("a newer record, number %d, about whales", i), Headers: []schemas.Header{{Key: "trace", Value: []byte{byte(i)}}}})
+	}
+	v2, err := lake.EncodeRows(schemas.TableRaw, schemas.RawVersion, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Put(ctx, lake.SegmentKey(schemas.TableRaw, "records", 3, lake.Range{First: 52, Last: 56}), v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := runStage(t, testConfig(dir, 100), store); err != nil {
+		t.Fatal(err)
+	}
+	audits := checkAudit(t, store, 12+5)
+	sortAudits(audits)
+	if audits[0].Offset != 40 || audits[16].Offset != 56 {
+		t.Fatalf("audited offsets %d to %d, want 40 to 56", audits[0].Offset, audits[16].Offset)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/thresher-ml/thresher/schemas"
 )
@@ -17,7 +18,8 @@ type Meta struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
-	Key       []byte // nil when the record has no key
+	Key       []byte             // nil when the record has no key
+	Headers   []kgo.RecordHeader // the record's headers, in order
 }
 
 // metaBytes approximates the payload of a row's topic, partition, offset,
@@ -42,6 +44,10 @@ type RawBuilder struct {
 	ts        *array.TimestampBuilder
 	text      *array.StringBuilder
 	attrs     *array.StringBuilder
+	headers   *array.ListBuilder
+	header    *array.StructBuilder
+	hkey      *array.StringBuilder
+	hvalue    *array.BinaryBuilder
 	bytes     int
 }
 
@@ -52,7 +58,7 @@ func NewRawBuilder(mem memory.Allocator) *RawBuilder {
 		mem = memory.DefaultAllocator
 	}
 	rb := array.NewRecordBuilder(mem, schemas.RawSchema)
-	return &RawBuilder{
+	b := &RawBuilder{
 		rb:        rb,
 		topic:     column[*array.StringBuilder](rb, "topic"),
 		partition: column[*array.Int32Builder](rb, "partition"),
@@ -67,10 +73,16 @@ func NewRawBuilder(mem memory.Allocator) *RawBuilder {
 		text:      column[*array.StringBuilder](rb, "text"),
 		attrs:     column[*array.StringBuilder](rb, "attrs"),
 	}
+	b.headers = column[*array.ListBuilder](rb, "headers")
+	b.header = b.headers.ValueBuilder().(*array.StructBuilder)
+	b.hkey = b.header.FieldBuilder(0).(*array.StringBuilder)
+	b.hvalue = b.header.FieldBuilder(1).(*array.BinaryBuilder)
+	return b
 }
 
-// Append adds the row of a decoded record: nil slices become nulls, and
-// kafka_ts is m.Timestamp in milliseconds (UTC).
+// Append adds the row of a decoded record: nil slices become nulls, as do
+// headers when the record has none, and kafka_ts is m.Timestamp in
+// milliseconds (UTC).
 func (b *RawBuilder) Append(m Meta, r Record) {
 	b.topic.Append(m.Topic)
 	b.partition.Append(m.Partition)
@@ -90,6 +102,17 @@ func (b *RawBuilder) Append(m Meta, r Record) {
 	appendString(b.attrs, r.Attrs)
 	b.bytes += metaBytes(m) + len(r.ID) + len(r.Source) + len(r.Domain) + len(r.Lang) +
 		8 + len(r.Text) + len(r.Attrs)
+	if len(m.Headers) == 0 {
+		b.headers.AppendNull()
+		return
+	}
+	b.headers.Append(true)
+	for _, h := range m.Headers {
+		b.header.Append(true)
+		b.hkey.Append(h.Key)
+		appendBinary(b.hvalue, h.Value)
+		b.bytes += len(h.Key) + len(h.Value)
+	}
 }
 
 // Len returns the number of rows appended since the last NewRecordBatch.

@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/thresher-ml/thresher/schemas"
 )
@@ -30,6 +32,18 @@ func cell(t *testing.T, col arrow.Array, i int) string {
 		return fmt.Sprint(c.Value(i))
 	case *array.Timestamp:
 		return time.UnixMilli(int64(c.Value(i))).UTC().Format(time.RFC3339Nano)
+	case *array.List: // of structs: [field=value ...]
+		st := c.ListValues().(*array.Struct)
+		start, end := c.ValueOffsets(i)
+		var elems []string
+		for j := int(start); j < int(end); j++ {
+			var fields []string
+			for k := range st.NumField() {
+				fields = append(fields, st.DataType().(*arrow.StructType).Field(k).Name+"="+cell(t, st.Field(k), j))
+			}
+			elems = append(elems, strings.Join(fields, " "))
+		}
+		return "[" + strings.Join(elems, ", ") + "]"
 	}
 	t.Fatalf("unexpected column type %T", col)
 	return ""
@@ -80,8 +94,10 @@ func TestRawBuilder(t *testing.T) {
 	if b.Len() != 0 || b.Bytes() != 0 {
 		t.Fatalf("new builder: Len %d, Bytes %d", b.Len(), b.Bytes())
 	}
-	b.Append(Meta{Topic: "t", Partition: 3, Offset: 10, Timestamp: ts, Key: []byte("k\x00")},
+	headers := []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}, {Key: "nil"}, {Key: "empty", Value: []byte{}}}
+	b.Append(Meta{Topic: "t", Partition: 3, Offset: 10, Timestamp: ts, Key: []byte("k\x00"), Headers: headers},
 		decode(`{"id":"i","source":"s","domain":"d","lang":"l","ts":1700000000.5,"text":"a\nb","x":[1, 2]}`))
+	headers[0].Value[0] = 'X' // the builder holds its own copy
 	// Record slices are reused by the next Decode: Append must have copied them.
 	b.Append(Meta{Topic: "t", Partition: 3, Offset: 11, Timestamp: ts}, decode(`{"text":"only text"}`))
 	b.Append(Meta{Topic: "t", Partition: 3, Offset: 12, Timestamp: ts, Key: []byte{}}, decode(`{"text":"é","id":""}`))
@@ -93,9 +109,10 @@ func TestRawBuilder(t *testing.T) {
 	}
 	batch := b.NewRecordBatch()
 	checkRows(t, batch, schemas.RawSchema, [][]string{
-		{"t", "3", "10", "2024-01-02T02:04:05.678Z", `"k\x00"`, "i", "s", "d", "l", "2023-11-14T22:13:20.5Z", "a\nb", `{"x":[1,2]}`},
-		{"t", "3", "11", "2024-01-02T02:04:05.678Z", "<null>", "<null>", "<null>", "<null>", "<null>", "<null>", "only text", "<null>"},
-		{"t", "3", "12", "2024-01-02T02:04:05.678Z", `""`, "", "<null>", "<null>", "<null>", "<null>", "é", "<null>"},
+		{"t", "3", "10", "2024-01-02T02:04:05.678Z", `"k\x00"`, "i", "s", "d", "l", "2023-11-14T22:13:20.5Z", "a\nb", `{"x":[1,2]}`,
+			`[key=trace value="t1", key=nil value=<null>, key=empty value=""]`},
+		{"t", "3", "11", "2024-01-02T02:04:05.678Z", "<null>", "<null>", "<null>", "<null>", "<null>", "<null>", "only text", "<null>", "<null>"},
+		{"t", "3", "12", "2024-01-02T02:04:05.678Z", `""`, "", "<null>", "<null>", "<null>", "<null>", "é", "<null>", "<null>"},
 	})
 	batch.Release()
 
@@ -106,7 +123,7 @@ func TestRawBuilder(t *testing.T) {
 	b.Append(Meta{Topic: "u", Partition: 0, Offset: 99, Timestamp: time.UnixMilli(0)}, decode(`{"text":"again","lang":"en"}`))
 	batch = b.NewRecordBatch()
 	checkRows(t, batch, schemas.RawSchema, [][]string{
-		{"u", "0", "99", "1970-01-01T00:00:00Z", "<null>", "<null>", "<null>", "<null>", "en", "<null>", "again", "<null>"},
+		{"u", "0", "99", "1970-01-01T00:00:00Z", "<null>", "<null>", "<null>", "<null>", "en", "<null>", "again", "<null>", "<null>"},
 	})
 	batch.Release()
 

@@ -17,16 +17,18 @@
 // name sorts like the offsets it carries. A segment accounts for every offset
 // of its partition from first to last inclusive: a valid record in that range
 // is in the raw segment, a malformed one in the DLQ segment whose range covers
-// it. Within one table the ranges of a partition never overlap, except that a
-// compaction's merged segment contains the run it replaces until the run is
-// deleted (readers skip a segment another contains: lake.ListSegments), so
-// the same input record is never read twice. A dlq segment's range lies
-// within one raw segment's. Each file carries the key/value metadata
-// "thresher.table" and "thresher.version". Beside the tables,
-// _claims/topic=T/partition=P/<first> holds ingest's claim on each span
-// (package lake); it is not a table.
+// it; an offset holding a transaction marker, or a record of an aborted
+// transaction (ingest reads read_committed by default), is in the range of
+// the segment that consumed it but in no table. Within one table the ranges
+// of a partition never overlap, except that a compaction's merged segment
+// contains the run it replaces until the run is deleted (readers skip a
+// segment another contains: lake.ListSegments), so the same input record is
+// never read twice. A dlq segment's range lies within one raw segment's.
+// Each file carries the key/value metadata "thresher.table" and
+// "thresher.version". Beside the tables, _claims/topic=T/partition=P/<first>
+// holds ingest's claim on each span (package lake); it is not a table.
 //
-// # Table raw (version 1)
+// # Table raw (version 2)
 //
 //	topic      string, required      Kafka topic the record was read from.
 //	partition  int32, required       Kafka partition.
@@ -45,8 +47,17 @@
 //	text       string, required      The record's text, never empty, valid UTF-8.
 //	attrs      string (JSON), opt.   Every other top-level field of the JSON object, as a
 //	                                 JSON object in input order; null when there are none.
+//	headers    list, optional        The Kafka record headers, in record order, each a
+//	                                 struct {key string, required; value binary,
+//	                                 optional (null when the header has no value)}; null
+//	                                 when the record has none. (Header, HeaderType.)
 //
 // With --format text the whole value is the text and the optional fields are null.
+//
+// Version 1 had no headers column; version 2 added it at the end and changed
+// nothing else. Readers read a version 1 segment's headers as null, so a lake
+// may hold segments of both versions. DuckDB reads such a lake with
+// read_parquet('LAKE/raw/**/*.parquet', union_by_name = true).
 //
 // # Table dlq (version 1)
 //

@@ -16,7 +16,7 @@ const (
 // Format versions. A change that a reader of the previous version would
 // misread bumps the version.
 const (
-	RawVersion  = 1
+	RawVersion  = 2
 	DLQVersion  = 1
 	GapsVersion = 1
 )
@@ -59,6 +59,13 @@ type Raw struct {
 	TS        time.Time `parquet:"ts,optional,timestamp(millisecond),zstd"`
 	Text      string    `parquet:"text,zstd"`
 	Attrs     string    `parquet:"attrs,optional,json,zstd"`
+	Headers   []Header  `parquet:"headers,optional,list"`
+}
+
+// Header is one Kafka record header, as the raw table keeps it.
+type Header struct {
+	Key   string `parquet:"key,dict,zstd"`
+	Value []byte `parquet:"value,optional,zstd"`
 }
 
 // DLQ is one row of the dlq table.
@@ -92,6 +99,13 @@ type Gap struct {
 
 var tsMillis = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
 
+// HeaderType is the Arrow type of one element of the raw table's headers
+// column, field for field as Header.
+var HeaderType = arrow.StructOf(
+	arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
+	arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true},
+)
+
 // RawSchema is the Arrow schema of the raw table, column for column as Raw.
 var RawSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "topic", Type: arrow.BinaryTypes.String},
@@ -106,6 +120,7 @@ var RawSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "ts", Type: tsMillis, Nullable: true},
 	{Name: "text", Type: arrow.BinaryTypes.String},
 	{Name: "attrs", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "headers", Type: arrow.ListOfNonNullable(HeaderType), Nullable: true},
 }, &arrow.Metadata{})
 
 // DLQSchema is the Arrow schema of the dlq table, column for column as DLQ.

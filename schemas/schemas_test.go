@@ -34,6 +34,27 @@ func TestArrowMatchesRowType(t *testing.T) {
 			if f.Optional() != a.Nullable {
 				t.Errorf("%s column %q: parquet optional=%v, arrow nullable=%v", c.name, a.Name, f.Optional(), a.Nullable)
 			}
+			if f.Leaf() {
+				continue
+			}
+			// A list of structs: the list's element against the Arrow struct.
+			lt, ok := a.Type.(*arrow.ListType)
+			if l := f.Type().LogicalType(); !ok || l == nil || l.String() != "LIST" {
+				t.Errorf("%s column %q: parquet group %v, arrow %v; want a list on both sides", c.name, a.Name, f.Type(), a.Type)
+				continue
+			}
+			st, ok := lt.Elem().(*arrow.StructType)
+			elem := f.Fields()[0].Fields()[0]
+			if !ok || lt.ElemField().Nullable != elem.Optional() || len(elem.Fields()) != st.NumFields() {
+				t.Errorf("%s column %q: parquet element %v, arrow %v", c.name, a.Name, elem, lt.ElemField())
+				continue
+			}
+			for j, g := range elem.Fields() {
+				if af := st.Field(j); af.Name != g.Name() || af.Nullable != g.Optional() {
+					t.Errorf("%s column %q field %d: parquet %q optional=%v, arrow %q nullable=%v",
+						c.name, a.Name, j, g.Name(), g.Optional(), af.Name, af.Nullable)
+				}
+			}
 		}
 	}
 }

@@ -28,6 +28,9 @@ func rawRows(p int32, first, last int64, bad func(int64) bool) (raw []schemas.Ra
 		if o%3 != 0 { // some rows have nulls
 			r.ID, r.Domain, r.Key = fmt.Sprint("id-", o), []string{"news", "web", "code"}[o%3], []byte{byte(o)}
 		}
+		if o%3 == 1 { // and some headers
+			r.Headers = []schemas.Header{{Key: "trace", Value: []byte(fmt.Sprint(o))}, {Key: "null"}}
+		}
 		raw = append(raw, r)
 	}
 	return raw, dlq
@@ -164,11 +167,18 @@ func TestCompact(t *testing.T) {
 			for _, sg := range rawLive {
 				data, _ := s.Get(ctx, sg.Key)
 				meta, rows, err := FileMeta(data)
-				if err != nil || meta[schemas.MetaTable] != schemas.TableRaw || meta[schemas.MetaVersion] != "1" {
+				if err != nil || meta[schemas.MetaTable] != schemas.TableRaw || meta[schemas.MetaVersion] != fmt.Sprint(schemas.RawVersion) {
 					t.Fatalf("%s: meta %v %v", sg.Key, meta, err)
 				}
-				if got, err := ReadRaw(data); err != nil || int64(len(got)) != rows {
+				got, err := ReadRaw(data)
+				if err != nil || int64(len(got)) != rows {
 					t.Fatalf("%s: ReadRaw %d rows, %v", sg.Key, len(got), err)
+				}
+				for _, r := range got { // headers survive the merge
+					want, _ := rawRows(r.Partition, r.Offset, r.Offset, nil)
+					if !sameHeaders(r.Headers, want[0].Headers) {
+						t.Fatalf("%s offset %d: headers %q, want %q", sg.Key, r.Offset, r.Headers, want[0].Headers)
+					}
 				}
 			}
 			// The checker finds the compacted lake whole (the hole 200-299 of
@@ -399,5 +409,51 @@ func TestListSegmentsOverlap(t *testing.T) {
 	}
 	if _, err := Compact(ctx, s, 1<<20); !errors.Is(err, ErrOverlap) {
 		t.Fatalf("Compact: %v, want ErrOverlap", err)
+	}
+}
+
+// TestCompactEncoderSegments merges segments the Encoder wrote (as ingest
+// does), headers and every optional column included: the merged segment
+// reads back row for row.
+func TestCompactEncoderSegments(t *testing.T) {
+	ctx := context.Background()
+	s := NewMem()
+	enc, err := NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := sampleRaw(60, 0)
+	var want []schemas.Raw
+	for _, part := range [][]rawIn{rows[:25], rows[25:]} {
+		b := rawBatchOf(part)
+		data, err := enc.Encode(b)
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Range{First: part[0].offset, Last: part[len(part)-1].offset}
+		if err := s.Put(ctx, SegmentKey(schemas.TableRaw, "records", 3, r), data); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range part {
+			want = append(want, in.want())
+		}
+	}
+	st, err := CompactPartition(ctx, s, "records", 3, 1<<20)
+	if err != nil || st.Written != 1 {
+		t.Fatalf("compaction: %v, %v; want one merge", st, err)
+	}
+	data, err := s.Get(ctx, SegmentKey(schemas.TableRaw, "records", 3, Range{First: 0, Last: 59}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRaw(data)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("ReadRaw: %d rows, %v", len(got), err)
+	}
+	for i := range want {
+		if !sameRaw(got[i], want[i]) {
+			t.Fatalf("row %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
 	}
 }

@@ -50,7 +50,8 @@ func loadCorpus(tb testing.TB, n int) []corpusRecord {
 }
 
 // corpusBatch turns records into a raw batch as ingest would: topic
-// "records", partition 0, offset i, kafka_ts now, key = id, ts and attrs null.
+// "records", partition 0, offset i, kafka_ts now, key = id, ts, attrs and
+// headers null.
 // It also returns the bytes of text.
 func corpusBatch(recs []corpusRecord) (arrow.RecordBatch, int64) {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schemas.RawSchema)
@@ -74,6 +75,7 @@ func corpusBatch(recs []corpusRecord) (arrow.RecordBatch, int64) {
 		b.Field(9).AppendNull()
 		b.Field(10).(*array.StringBuilder).Append(r.Text)
 		b.Field(11).AppendNull()
+		b.Field(12).AppendNull()
 		textBytes += int64(len(r.Text))
 	}
 	return b.NewRecordBatch(), textBytes

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -174,6 +175,9 @@ var zstdCodecs = func() (c [zstd.SpeedBestCompression + 1]*zstd.Codec) {
 //	int64                               int64
 //	timestamp(unit)                     timestamp with the same unit (any zone)
 //	float, double, boolean              float32, float64, bool
+//	list of struct of the string and    list of struct holding those fields
+//	binary columns above (a slice of    by name (the raw table's headers)
+//	structs tagged "list")
 //
 // Nulls in Arrow become nulls in optional columns; a null in a required
 // column fails with ErrNull. Values are handed to parquet-go by reference to
@@ -192,12 +196,27 @@ type Encoder[T any] struct {
 
 // leafColumn is one parquet column of the table and the Arrow types it takes.
 type leafColumn struct {
-	name     string
-	index    int   // parquet column index
-	maxDef   int   // 1 if optional, 0 if required
-	class    class // what the column holds
+	name     string // the top-level field, and Arrow column, it belongs to
+	index    int    // parquet column index
+	maxDef   int    // definition level of a present value
+	class    class  // what the column holds
 	unit     arrow.TimeUnit
-	optional bool
+	optional bool // the value may be null
+
+	// A leaf of a list of structs is the field child of the list's
+	// elements; the list is present from definition level listDef (1 when
+	// it is optional, else 0), and its elements from listDef+1.
+	list    bool
+	child   string
+	listDef int
+}
+
+// path names the column in errors: "name", or "name.child" in a list.
+func (c *leafColumn) path() string {
+	if c.list {
+		return c.name + "." + c.child
+	}
+	return c.name
 }
 
 type class int
@@ -245,15 +264,21 @@ func NewEncoder[T any](table string, version int, opts ...EncoderOption) (*Encod
 	e := &Encoder[T]{table: table, version: version, cfg: cfg}
 	wrapped := make([]parquet.Field, len(fields))
 	for i, f := range fields {
-		c, err := leafOf(f, i)
-		if err != nil {
-			return nil, err
+		var cs []leafColumn
+		if f.Leaf() {
+			c, err := leafOf(f, len(e.cols))
+			if err != nil {
+				return nil, err
+			}
+			cs = []leafColumn{c}
+		} else {
+			var err error
+			if cs, err = listLeaves(f, len(e.cols)); err != nil {
+				return nil, err
+			}
 		}
-		e.cols = append(e.cols, c)
-		wrapped[i] = f
-		if codec, ok := f.Compression().(*zstd.Codec); ok && codec.Level != cfg.zstdLevel {
-			wrapped[i] = &codecField{Field: f, codec: zstdCodecs[cfg.zstdLevel]}
-		}
+		e.cols = append(e.cols, cs...)
+		wrapped[i] = withZstdLevel(f, cfg.zstdLevel)
 	}
 	e.schema = parquet.NewSchema(base.Name(), &orderedGroup{Node: base, fields: wrapped})
 	e.options = []parquet.WriterOption{
@@ -265,6 +290,67 @@ func NewEncoder[T any](table string, version int, opts ...EncoderOption) (*Encod
 		parquet.WriteBufferSize(0), // the output is a bytes.Buffer already
 	}
 	return e, nil
+}
+
+// withZstdLevel returns f, or a copy of it whose zstd leaves compress at
+// level.
+func withZstdLevel(f parquet.Field, level zstd.Level) parquet.Field {
+	if f.Leaf() {
+		if codec, ok := f.Compression().(*zstd.Codec); ok && codec.Level != level {
+			return &codecField{Field: f, codec: zstdCodecs[level]}
+		}
+		return f
+	}
+	kids := f.Fields()
+	wrapped := make([]parquet.Field, len(kids))
+	for i, k := range kids {
+		wrapped[i] = withZstdLevel(k, level)
+	}
+	return &groupField{Field: f, fields: wrapped}
+}
+
+// listLeaves returns the leaves of a list-of-structs field whose first leaf
+// is parquet column first: the three-level LIST layout
+//
+//	<optional|required> group name (LIST) {
+//	  repeated group list { required group element { <flat string or binary fields> } }
+//	}
+//
+// that parquet-go makes of a `parquet:"name,optional,list"` slice of structs.
+func listLeaves(f parquet.Field, first int) ([]leafColumn, error) {
+	unsupported := fmt.Errorf("lake: column %q: only flat columns and lists of structs of string or binary fields are supported", f.Name())
+	if l := f.Type().LogicalType(); l == nil || l.String() != "LIST" || f.Repeated() {
+		return nil, unsupported
+	}
+	list := f.Fields()
+	if len(list) != 1 || list[0].Leaf() || !list[0].Repeated() {
+		return nil, unsupported
+	}
+	elem := list[0].Fields()
+	if len(elem) != 1 || elem[0].Leaf() || elem[0].Repeated() || elem[0].Optional() {
+		return nil, unsupported
+	}
+	listDef := 0
+	if f.Optional() {
+		listDef = 1
+	}
+	var cs []leafColumn
+	for _, g := range elem[0].Fields() {
+		c, err := leafOf(g, first+len(cs))
+		if err != nil {
+			return nil, fmt.Errorf("lake: column %q: %w", f.Name(), err)
+		}
+		if c.class != classString && c.class != classBinary {
+			return nil, unsupported
+		}
+		c.name, c.child, c.list, c.listDef = f.Name(), g.Name(), true, listDef
+		c.maxDef = listDef + 1 + c.maxDef
+		cs = append(cs, c)
+	}
+	if len(cs) == 0 {
+		return nil, unsupported
+	}
+	return cs, nil
 }
 
 func leafOf(f parquet.Field, index int) (leafColumn, error) {
@@ -342,6 +428,23 @@ func leafOf(f parquet.Field, index int) (leafColumn, error) {
 
 // accepts reports whether an Arrow column of type t can fill c.
 func (c *leafColumn) accepts(t arrow.DataType) bool {
+	if c.list {
+		lt, ok := t.(*arrow.ListType)
+		if !ok {
+			return false
+		}
+		st, ok := lt.Elem().(*arrow.StructType)
+		if !ok {
+			return false
+		}
+		f, ok := st.FieldByName(c.child)
+		if !ok {
+			return false
+		}
+		flat := *c
+		flat.list = false
+		return flat.accepts(f.Type)
+	}
 	switch t.ID() {
 	case arrow.STRING, arrow.LARGE_STRING:
 		return c.class == classString || c.class == classBinary
@@ -364,6 +467,11 @@ func (c *leafColumn) accepts(t arrow.DataType) bool {
 }
 
 func (c *leafColumn) want() string {
+	if c.list {
+		flat := *c
+		flat.list = false
+		return "list of struct with field " + c.child + " of " + flat.want()
+	}
 	switch c.class {
 	case classString:
 		return "string or large_string"
@@ -382,6 +490,14 @@ type codecField struct {
 }
 
 func (f *codecField) Compression() compress.Codec { return f.codec }
+
+// groupField is a group whose children were replaced.
+type groupField struct {
+	parquet.Field
+	fields []parquet.Field
+}
+
+func (f *groupField) Fields() []parquet.Field { return f.fields }
 
 // orderedGroup is the root of T's schema with some fields replaced; unlike
 // parquet.Group it keeps the order of the struct fields.
@@ -421,12 +537,8 @@ func (e *Encoder[T]) bind(batches []arrow.RecordBatch) ([]bound, int, error) {
 			if !c.accepts(a.DataType()) {
 				return nil, 0, fmt.Errorf("%w: column %q is %v in batch %d, want %s", ErrSchemaMismatch, c.name, a.DataType(), bi, c.want())
 			}
-			if !c.optional && a.NullN() > 0 {
-				row := 0
-				for a.IsValid(row) {
-					row++
-				}
-				return nil, 0, fmt.Errorf("%w: column %q, batch %d, row %d", ErrNull, c.name, bi, row)
+			if err := c.checkNulls(a); err != nil {
+				return nil, 0, fmt.Errorf("%w, batch %d", err, bi)
 			}
 			arrays[i] = a
 		}
@@ -434,6 +546,38 @@ func (e *Encoder[T]) bind(batches []arrow.RecordBatch) ([]bound, int, error) {
 		total += int(b.NumRows())
 	}
 	return bs, total, nil
+}
+
+// checkNulls returns an error wrapping ErrNull when a, an array c accepts,
+// holds a null where c is required.
+func (c *leafColumn) checkNulls(a arrow.Array) error {
+	firstNull := func(a arrow.Array) int {
+		row := 0
+		for a.IsValid(row) {
+			row++
+		}
+		return row
+	}
+	if !c.list {
+		if !c.optional && a.NullN() > 0 {
+			return fmt.Errorf("%w: column %q, row %d", ErrNull, c.name, firstNull(a))
+		}
+		return nil
+	}
+	l := a.(*array.List)
+	// NullN counts the nulls on its first call and keeps the count: it is
+	// called here, before the leaves of the list are written at once.
+	if n := l.NullN(); c.listDef == 0 && n > 0 {
+		return fmt.Errorf("%w: column %q, row %d", ErrNull, c.name, firstNull(l))
+	}
+	st := l.ListValues().(*array.Struct)
+	if st.NullN() > 0 {
+		return fmt.Errorf("%w: column %q, element %d", ErrNull, c.name, firstNull(st))
+	}
+	if idx, _ := st.DataType().(*arrow.StructType).FieldIdx(c.child); !c.optional && st.Field(idx).NullN() > 0 {
+		return fmt.Errorf("%w: column %q, element %d", ErrNull, c.path(), firstNull(st.Field(idx)))
+	}
+	return nil
 }
 
 // span is a run of rows of one bound batch.
@@ -584,17 +728,20 @@ func (e *Encoder[T]) writeColumn(cw *parquet.ColumnWriter, i int, bs []bound, sp
 	c := &e.cols[i]
 	for _, s := range spans {
 		if err := writeArray(cw, c, bs[s.batch].arrays[i], s.from, s.to, scratch); err != nil {
-			return fmt.Errorf("lake: column %q: %w", c.name, err)
+			return fmt.Errorf("lake: column %q: %w", c.path(), err)
 		}
 	}
 	clear(scratch) // drop references to Arrow memory
 	if err := cw.Flush(); err != nil {
-		return fmt.Errorf("lake: column %q: %w", c.name, err)
+		return fmt.Errorf("lake: column %q: %w", c.path(), err)
 	}
 	return nil
 }
 
 func writeArray(cw *parquet.ColumnWriter, c *leafColumn, a arrow.Array, from, to int, scratch []parquet.Value) error {
+	if c.list {
+		return writeList(cw, c, a.(*array.List), from, to, scratch)
+	}
 	switch a := a.(type) {
 	case *array.String:
 		return writeBytes(cw, c, a, a.ValueOffsets(), a.ValueBytes(), from, to, scratch)
@@ -621,6 +768,72 @@ func writeArray(cw *parquet.ColumnWriter, c *leafColumn, a arrow.Array, from, to
 }
 
 func timestampValue(t arrow.Timestamp) parquet.Value { return parquet.Int64Value(int64(t)) }
+
+// writeList writes rows [from, to) of c's child of a list of structs: per
+// row one null value for a null list (definition level 0) or an empty one
+// (c.listDef), else one value per element, the first at repetition level 0
+// and the others at 1.
+func writeList(cw *parquet.ColumnWriter, c *leafColumn, l *array.List, from, to int, scratch []parquet.Value) error {
+	st := l.ListValues().(*array.Struct)
+	idx, _ := st.DataType().(*arrow.StructType).FieldIdx(c.child)
+	var value func(j int) []byte
+	switch child := st.Field(idx).(type) {
+	case *array.String:
+		value = func(j int) []byte { s := child.Value(j); return unsafe.Slice(unsafe.StringData(s), len(s)) }
+	case *array.LargeString:
+		value = func(j int) []byte { s := child.Value(j); return unsafe.Slice(unsafe.StringData(s), len(s)) }
+	case *array.Binary:
+		value = child.Value
+	case *array.LargeBinary:
+		value = child.Value
+	default:
+		return fmt.Errorf("%w: unsupported Arrow array %T in a list", ErrSchemaMismatch, child)
+	}
+	child := st.Field(idx)
+	nulls := l.NullN() > 0
+	elemDef := c.listDef + 1
+	vals, size := scratch[:0], 0
+	flush := func() error {
+		_, err := cw.WriteRowValues(vals)
+		clear(vals)
+		vals, size = vals[:0], 0
+		return err
+	}
+	for i := from; i < to; i++ {
+		// Whole rows only: a row must not span two pages.
+		if len(vals) >= len(scratch) || size >= bytesPerWrite {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if nulls && l.IsNull(i) {
+			vals = append(vals, parquet.Value{}.Level(0, 0, c.index))
+			continue
+		}
+		start, end := l.ValueOffsets(i)
+		if start == end {
+			vals = append(vals, parquet.Value{}.Level(0, c.listDef, c.index))
+			continue
+		}
+		for j := int(start); j < int(end); j++ {
+			rep := 1
+			if j == int(start) {
+				rep = 0
+			}
+			if child.IsNull(j) {
+				vals = append(vals, parquet.Value{}.Level(rep, elemDef, c.index))
+				continue
+			}
+			v := value(j)
+			size += len(v)
+			vals = append(vals, parquet.ByteArrayValue(v).Level(rep, c.maxDef, c.index))
+		}
+	}
+	if len(vals) > 0 {
+		return flush()
+	}
+	return nil
+}
 
 // writeBytes writes rows [from, to) of a variable-length Arrow array whose
 // offsets (relative to the array's own offset) and value bytes (starting at

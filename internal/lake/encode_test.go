@@ -36,6 +36,7 @@ type rawIn struct {
 	ts        *int64 // ms
 	text      string
 	attrs     *string
+	headers   []schemas.Header // nil: null; a nil Value: a null value
 }
 
 func ptr[V any](v V) *V { return &v }
@@ -73,6 +74,22 @@ func rawBatchOf(rows []rawIn) arrow.RecordBatch {
 		}
 		b.Field(10).(*array.StringBuilder).Append(r.text)
 		appendStr(b.Field(11), r.attrs)
+		hb := b.Field(12).(*array.ListBuilder)
+		if r.headers == nil {
+			hb.AppendNull()
+			continue
+		}
+		hb.Append(true)
+		sb := hb.ValueBuilder().(*array.StructBuilder)
+		for _, h := range r.headers {
+			sb.Append(true)
+			sb.FieldBuilder(0).(*array.StringBuilder).Append(h.Key)
+			if h.Value == nil {
+				sb.FieldBuilder(1).AppendNull()
+			} else {
+				sb.FieldBuilder(1).(*array.BinaryBuilder).Append(h.Value)
+			}
+		}
 	}
 	return b.NewRecordBatch()
 }
@@ -89,7 +106,7 @@ func (r rawIn) want() schemas.Raw {
 		Topic: r.topic, Partition: r.partition, Offset: r.offset,
 		KafkaTS: time.UnixMilli(r.kafkaTS).UTC(), Key: r.key,
 		ID: deref(r.id), Source: deref(r.source), Domain: deref(r.domain), Lang: deref(r.lang),
-		Text: r.text, Attrs: deref(r.attrs),
+		Text: r.text, Attrs: deref(r.attrs), Headers: r.headers,
 	}
 	if r.ts != nil {
 		out.TS = time.UnixMilli(*r.ts).UTC()
@@ -101,7 +118,21 @@ func sameRaw(a, b schemas.Raw) bool {
 	return a.Topic == b.Topic && a.Partition == b.Partition && a.Offset == b.Offset &&
 		a.KafkaTS.Equal(b.KafkaTS) && bytes.Equal(a.Key, b.Key) && a.ID == b.ID &&
 		a.Source == b.Source && a.Domain == b.Domain && a.Lang == b.Lang &&
-		a.TS.Equal(b.TS) && a.Text == b.Text && a.Attrs == b.Attrs
+		a.TS.Equal(b.TS) && a.Text == b.Text && a.Attrs == b.Attrs && sameHeaders(a.Headers, b.Headers)
+}
+
+// sameHeaders compares headers, an empty list like a null one and an empty
+// value like a null one (parquet-go reads both back alike).
+func sameHeaders(a, b []schemas.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || !bytes.Equal(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // sampleRaw returns n varied rows: every optional column is null in some
@@ -121,11 +152,13 @@ func sampleRaw(n int, firstOffset int64) []rawIn {
 			r.id, r.source, r.domain, r.lang = ptr("id-"+strconv.Itoa(i)), ptr("wordnet"), ptr("lexicon"), ptr("en")
 			r.ts = ptr(int64(1_600_000_000_123) + off)
 			r.attrs = ptr(`{"n":` + strconv.Itoa(i) + `}`)
+			r.headers = []schemas.Header{{Key: "trace", Value: []byte("t-" + strconv.Itoa(i))}, {Key: "null-value"}, {Key: "empty", Value: []byte{}}}
 		case 1: // all optional columns null
 		case 2: // valid but empty
 			r.key = []byte{}
 			r.id, r.source, r.domain, r.lang, r.attrs = ptr(""), ptr(""), ptr(""), ptr(""), ptr("")
 			r.ts = ptr(int64(0))
+			r.headers = []schemas.Header{}
 		case 3:
 			r.id, r.source = ptr("dup"), ptr("debian")
 			r.ts = ptr(int64(-1_000)) // before the epoch
@@ -178,8 +211,8 @@ func TestEncodeRawRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != int64(len(want)) || meta[schemas.MetaTable] != "raw" || meta[schemas.MetaVersion] != "1" {
-				t.Errorf("FileMeta = %v, %d rows; want table raw, version 1, %d rows", meta, n, len(want))
+			if n != int64(len(want)) || meta[schemas.MetaTable] != "raw" || meta[schemas.MetaVersion] != strconv.Itoa(schemas.RawVersion) {
+				t.Errorf("FileMeta = %v, %d rows; want table raw, version %d, %d rows", meta, n, schemas.RawVersion, len(want))
 			}
 			got, err := ReadRows[schemas.Raw](data)
 			if err != nil {
@@ -209,7 +242,13 @@ func sameAsReadRows(t testing.TB, data []byte, want []schemas.Raw) {
 		t.Fatalf("ReadRaw: %d rows, ReadRows %d", len(got), len(want))
 	}
 	for i := range want {
-		if !reflect.DeepEqual(got[i], want[i]) {
+		// A list that is null, or a column a version 1 segment lacks, may
+		// read as nil or as empty.
+		g, w := got[i], want[i]
+		if len(g.Headers) == 0 && len(w.Headers) == 0 {
+			g.Headers, w.Headers = nil, nil
+		}
+		if !reflect.DeepEqual(g, w) {
 			t.Fatalf("ReadRaw row %d:\n got %#v\nwant %#v", i, got[i], want[i])
 		}
 	}
@@ -256,20 +295,31 @@ func TestEncodeLayout(t *testing.T) {
 	if got := len(md.RowGroups); got != 3 {
 		t.Errorf("%d row groups, want 3 (4+4+2 rows)", got)
 	}
+	if len(md.RowGroups[0].Columns) != len(wantSchema.Columns()) {
+		t.Fatalf("%d columns, want %d", len(md.RowGroups[0].Columns), len(wantSchema.Columns()))
+	}
 	for i, col := range md.RowGroups[0].Columns {
-		name := col.MetaData.PathInSchema[0]
+		path := col.MetaData.PathInSchema
+		name := strings.Join(path, ".")
 		if col.MetaData.Codec != format.Zstd {
 			t.Errorf("column %s: codec %v, want ZSTD", name, col.MetaData.Codec)
 		}
-		wantEnc := wantSchema.Fields()[i].Encoding()
-		if wantEnc != nil && !slices.Contains(col.MetaData.Encoding, wantEnc.Encoding()) {
+		leaf, ok := wantSchema.Lookup(path...)
+		if !ok || leaf.ColumnIndex != i {
+			t.Errorf("column %d is %s, not where schemas.Raw has it", i, name)
+			continue
+		}
+		if wantEnc := leaf.Node.Encoding(); wantEnc != nil && !slices.Contains(col.MetaData.Encoding, wantEnc.Encoding()) {
 			t.Errorf("column %s: encodings %v, want %v", name, col.MetaData.Encoding, wantEnc.Encoding())
 		}
 	}
 	// Nulls must be nulls, and "" must not be: in rows 0-3 (sampleRaw) row 1
-	// is null in every optional column, row 2 in none, row 3 in some.
-	for name, want := range map[string]int64{"key": 2, "id": 1, "source": 1, "domain": 2, "lang": 2, "ts": 1, "attrs": 2} {
-		leaf, _ := f.Schema().Lookup(name)
+	// is null in every optional column, row 2 in none, row 3 in some. Row 0
+	// has three headers, one with a null value; rows 1 and 3 none, and row 2
+	// an empty list: a null leaf each.
+	for name, want := range map[string]int64{"key": 2, "id": 1, "source": 1, "domain": 2, "lang": 2, "ts": 1, "attrs": 2,
+		"headers.list.element.key": 3, "headers.list.element.value": 4} {
+		leaf, _ := f.Schema().Lookup(strings.Split(name, ".")...)
 		nulls := md.RowGroups[0].Columns[leaf.ColumnIndex].MetaData.Statistics.NullCount
 		if nulls != want {
 			t.Errorf("column %s: %d nulls in row group 0, want %d", name, nulls, want)
@@ -339,7 +389,7 @@ func TestEncodeDLQRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta, n, err := FileMeta(data)
-	if err != nil || n != 25 || meta[schemas.MetaTable] != "dlq" || meta[schemas.MetaVersion] != "1" {
+	if err != nil || n != 25 || meta[schemas.MetaTable] != "dlq" || meta[schemas.MetaVersion] != strconv.Itoa(schemas.DLQVersion) {
 		t.Errorf("FileMeta = %v, %d, %v", meta, n, err)
 	}
 	got, err := ReadRows[schemas.DLQ](data)
@@ -407,6 +457,12 @@ func TestEncodeErrors(t *testing.T) {
 		{"microsecond kafka_ts", withField(3, arrow.Field{Name: "kafka_ts", Type: arrow.FixedWidthTypes.Timestamp_us}), -1, ErrSchemaMismatch, `"kafka_ts"`},
 		{"null text", schemas.RawSchema, 10, ErrNull, `"text"`},
 		{"null offset", schemas.RawSchema, 2, ErrNull, `"offset"`},
+		{"headers not a list", withField(12, arrow.Field{Name: "headers", Type: arrow.BinaryTypes.String, Nullable: true}), -1, ErrSchemaMismatch, `"headers"`},
+		{"headers without key", withField(12, arrow.Field{Name: "headers", Nullable: true, Type: arrow.ListOfNonNullable(arrow.StructOf(
+			arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true}))}), -1, ErrSchemaMismatch, `"headers"`},
+		{"null header key", withField(12, arrow.Field{Name: "headers", Nullable: true, Type: arrow.ListOfNonNullable(arrow.StructOf(
+			arrow.Field{Name: "key", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true}))}), 12, ErrNull, `"headers.key"`},
 	}
 	enc, err := NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion)
 	if err != nil {
@@ -419,7 +475,7 @@ func TestEncodeErrors(t *testing.T) {
 			for i, f := range tt.schema.Fields() {
 				fb := b.Field(i)
 				for row := range 3 {
-					if i == tt.nullCol && row == 1 {
+					if _, list := fb.(*array.ListBuilder); i == tt.nullCol && row == 1 && !list {
 						fb.AppendNull()
 						continue
 					}
@@ -434,6 +490,22 @@ func TestEncodeErrors(t *testing.T) {
 						fb.Append(1)
 					case *array.TimestampBuilder:
 						fb.Append(1)
+					case *array.ListBuilder: // a header, its key null in the null row
+						fb.Append(true)
+						sb := fb.ValueBuilder().(*array.StructBuilder)
+						sb.Append(true)
+						for k := range sb.NumField() {
+							switch kb := sb.FieldBuilder(k).(type) {
+							case *array.StringBuilder:
+								if i == tt.nullCol && row == 1 {
+									kb.AppendNull()
+								} else {
+									kb.Append("x")
+								}
+							case *array.BinaryBuilder:
+								kb.Append([]byte("x"))
+							}
+						}
 					default:
 						t.Fatalf("field %s: builder %T", f.Name, fb)
 					}

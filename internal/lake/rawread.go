@@ -80,16 +80,30 @@ func openRaw(data []byte) (_ *parquet.File, err error) {
 func readRawInto(f *parquet.File, data []byte, rows []schemas.Raw) (_ []schemas.Raw, err error) {
 	defer recoverCorrupt(&err)
 	cols := map[string]int{}
+	headers := [2]int{-1, -1} // key, value: absent from version 1 segments
+	withHeaders := false
 	for i, path := range f.Schema().Columns() {
 		if len(path) == 1 {
 			cols[path[0]] = i
 		}
+		if path[0] == "headers" {
+			withHeaders = true
+			for k, want := range headerColumns {
+				if slices.Equal(path, want) {
+					headers[k] = i
+				}
+			}
+		}
 	}
+	fallback := withHeaders && !headerLayout(f.Schema(), headers)
 	for _, name := range rawColumns {
 		if _, ok := cols[name]; !ok {
-			other, err := ReadRows[schemas.Raw](data)
-			return append(rows, other...), err
+			fallback = true
 		}
+	}
+	if fallback {
+		other, err := ReadRows[schemas.Raw](data)
+		return append(rows, other...), err
 	}
 	for _, rg := range f.RowGroups() {
 		n := int(rg.NumRows())
@@ -109,8 +123,183 @@ func readRawInto(f *parquet.File, data []byte, rows []schemas.Raw) (_ []schemas.
 				return nil, fmt.Errorf("lake: reading parquet column %s: %d values for %d rows", name, c.row, n)
 			}
 		}
+		if withHeaders {
+			if err := readHeaders(part, chunks[headers[0]], chunks[headers[1]]); err != nil {
+				return nil, fmt.Errorf("lake: reading parquet column headers: %w", err)
+			}
+		}
 	}
 	return rows, nil
+}
+
+// headerColumns are the paths of the headers column's leaves (key, value)
+// in the three-level LIST layout.
+var headerColumns = [2][]string{
+	{"headers", "list", "element", "key"},
+	{"headers", "list", "element", "value"},
+}
+
+// headerLayout reports whether the headers leaves found are those of
+// schemas.Raw: an optional list (definition level 1 when present, 2 for an
+// element), a required key and an optional value.
+func headerLayout(s *parquet.Schema, idx [2]int) bool {
+	if idx[0] < 0 || idx[1] < 0 {
+		return false
+	}
+	for k, wantDef := range [2]int{2, 3} {
+		leaf, ok := s.Lookup(headerColumns[k]...)
+		if !ok || leaf.MaxRepetitionLevel != 1 || leaf.MaxDefinitionLevel != wantDef {
+			return false
+		}
+	}
+	return true
+}
+
+// levelled is a repeated byte-array column of a row group: its levels, and
+// its non-null values in order.
+type levelled struct {
+	rep, def []byte
+	values   [][]byte
+}
+
+func readLevelled(chunk parquet.ColumnChunk, maxDef byte) (*levelled, error) {
+	var l levelled
+	var dict [][]byte
+	pages := chunk.Pages()
+	defer pages.Close()
+	for {
+		p, err := pages.ReadPage()
+		if err == io.EOF {
+			return &l, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		err = l.page(p, maxDef, &dict)
+		parquet.Release(p)
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (l *levelled) page(p parquet.Page, maxDef byte, dict *[][]byte) error {
+	n := int(p.NumValues())
+	rep, def := p.RepetitionLevels(), p.DefinitionLevels()
+	if len(rep) != n || len(def) != n {
+		return fmt.Errorf("%w: %d values, %d repetition and %d definition levels", errRawColumn, n, len(rep), len(def))
+	}
+	present := 0
+	for _, d := range def {
+		if d > maxDef {
+			return fmt.Errorf("%w: definition level %d above %d", errRawColumn, d, maxDef)
+		}
+		if d == maxDef {
+			present++
+		}
+	}
+	l.rep, l.def = append(l.rep, rep...), append(l.def, def...)
+	values := p.Data()
+	if d := p.Dictionary(); d != nil {
+		if *dict == nil || len(*dict) != d.Len() {
+			*dict = make([][]byte, d.Len())
+			for i := range *dict {
+				(*dict)[i] = bytes.Clone(d.Index(int32(i)).ByteArray())
+			}
+		}
+		idx := values.Int32()
+		if len(idx) != present {
+			return fmt.Errorf("%w: %d dictionary indexes for %d values", errRawColumn, len(idx), present)
+		}
+		for _, k := range idx {
+			if k < 0 || int(k) >= len(*dict) {
+				return fmt.Errorf("%w: dictionary index %d of %d", errRawColumn, k, len(*dict))
+			}
+			l.values = append(l.values, (*dict)[k])
+		}
+		return nil
+	}
+	if values.Kind() != encoding.ByteArray {
+		return fmt.Errorf("%w: value kind %v", errRawColumn, values.Kind())
+	}
+	buf, offs := values.ByteArray()
+	if present == 0 {
+		return nil
+	}
+	if len(offs) != present+1 || offs[0] > offs[len(offs)-1] || int(offs[len(offs)-1]) > len(buf) {
+		return fmt.Errorf("%w: byte array offsets", errRawColumn)
+	}
+	own := bytes.Clone(buf[offs[0]:offs[len(offs)-1]])
+	base := offs[0]
+	for i := range present {
+		lo, hi := offs[i]-base, offs[i+1]-base
+		if lo > hi || int(hi) > len(own) {
+			return fmt.Errorf("%w: byte array offsets", errRawColumn)
+		}
+		l.values = append(l.values, own[lo:hi:hi])
+	}
+	return nil
+}
+
+// readHeaders fills the Headers of rows, one row group, from the key and
+// value leaves of the headers column: a null list leaves Headers nil.
+func readHeaders(rows []schemas.Raw, keyChunk, valueChunk parquet.ColumnChunk) error {
+	k, err := readLevelled(keyChunk, 2)
+	if err != nil {
+		return err
+	}
+	v, err := readLevelled(valueChunk, 3)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(k.rep, v.rep) || len(k.def) != len(v.def) {
+		return fmt.Errorf("%w: key and value levels differ", errRawColumn)
+	}
+	elems := 0
+	for _, d := range k.def {
+		if d == 2 {
+			elems++
+		}
+	}
+	if elems != len(k.values) {
+		return fmt.Errorf("%w: %d keys for %d elements", errRawColumn, len(k.values), elems)
+	}
+	hs := make([]schemas.Header, elems)
+	row, e, start, vi := -1, 0, 0, 0
+	for x, d := range k.def {
+		if k.rep[x] == 0 {
+			if row++; row >= len(rows) {
+				return fmt.Errorf("%w: more lists than rows", errRawColumn)
+			}
+			start = e
+		} else if row < 0 || d != 2 || k.rep[x] != 1 {
+			return fmt.Errorf("%w: repetition level %d", errRawColumn, k.rep[x])
+		}
+		switch d {
+		case 0: // null: no headers
+		case 1:
+			rows[row].Headers = hs[e:e:e]
+		case 2:
+			hs[e].Key = string(k.values[e])
+			switch v.def[x] {
+			case 3:
+				if vi >= len(v.values) {
+					return fmt.Errorf("%w: more header values than stored", errRawColumn)
+				}
+				hs[e].Value = v.values[vi]
+				vi++
+			case 2:
+			default:
+				return fmt.Errorf("%w: header value definition level %d", errRawColumn, v.def[x])
+			}
+			e++
+			rows[row].Headers = hs[start:e:e]
+		}
+	}
+	if row+1 != len(rows) || vi != len(v.values) {
+		return fmt.Errorf("%w: %d lists for %d rows", errRawColumn, row+1, len(rows))
+	}
+	return nil
 }
 
 // maxRawRowGroup and maxRawRows bound the rows of one row group and of a
