@@ -10,11 +10,13 @@ import (
 )
 
 // piece is a run of consecutive offsets of a partition with their rows: what
-// one raw segment and at most one dlq segment hold. It owns a reference to
-// each of its batches. Spans become pieces in the committer, which joins
-// and splits them along the partition's claims (see partition.commit).
+// one raw segment and at most one dlq segment hold, or, for a gap, one gaps
+// segment. It owns a reference to each of its batches. Spans become pieces
+// in the committer, which joins and splits them along the partition's
+// claims (see partition.commit); a gap piece is never joined.
 type piece struct {
 	first, last int64
+	gap         bool // offsets the broker no longer had: no rows
 	raw, dlq    []arrow.RecordBatch
 	reasons     map[string]int64 // DLQ reasons of the malformed records
 	bytes       int64            // value bytes of the records
@@ -28,6 +30,10 @@ var (
 // pieceOf returns a piece of a span, retaining its batches.
 func pieceOf(s *span) *piece {
 	p := &piece{first: s.first, last: s.last, reasons: map[string]int64{}, bytes: s.bytes}
+	if s.gap {
+		p.gap = true
+		return p
+	}
 	s.raw.Retain()
 	p.raw = []arrow.RecordBatch{s.raw}
 	if s.dlq != nil {
@@ -59,8 +65,8 @@ func (p *piece) split(last int64) (head, tail *piece) {
 	if last >= p.last {
 		return p, nil
 	}
-	head = &piece{first: p.first, last: last, reasons: p.reasons, bytes: p.bytes}
-	tail = &piece{first: last + 1, last: p.last, reasons: map[string]int64{}}
+	head = &piece{first: p.first, last: last, gap: p.gap, reasons: p.reasons, bytes: p.bytes}
+	tail = &piece{first: last + 1, last: p.last, gap: p.gap, reasons: map[string]int64{}}
 	head.raw, tail.raw = splitBatches(p.raw, rawOffsetCol, last)
 	head.dlq, tail.dlq = splitBatches(p.dlq, dlqOffsetCol, last)
 	return head, tail

@@ -55,6 +55,17 @@ type Config struct {
 	FetchMaxBytes Size     `yaml:"fetch_max_bytes"`
 	FetchMaxWait  Duration `yaml:"fetch_max_wait"`
 
+	// Isolation is "read_committed" (default: records of aborted
+	// transactions never land) or "read_uncommitted" (every record lands,
+	// as soon as it is written). Transaction markers land in neither case.
+	Isolation string `yaml:"isolation"`
+	// OnGap says what to do when a partition's log start has moved past
+	// the lake's position (retention or DeleteRecords removed offsets the
+	// lake never held): "fail" (default) stops with ErrOffsetGap naming the
+	// missing offsets; "record" lands them as one row of the gaps table and
+	// goes on from the log start.
+	OnGap string `yaml:"on_gap"`
+
 	// Group membership timing.
 	SessionTimeout    Duration `yaml:"session_timeout"`
 	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
@@ -95,6 +106,14 @@ type FieldsConfig struct {
 	Lang   string `yaml:"lang"`
 	TS     string `yaml:"ts"`
 }
+
+// Values of Config.Isolation and Config.OnGap.
+const (
+	IsolationReadCommitted   = "read_committed"
+	IsolationReadUncommitted = "read_uncommitted"
+	OnGapFail                = "fail"
+	OnGapRecord              = "record"
+)
 
 // Defaults.
 const (
@@ -139,6 +158,12 @@ func (c *Config) SetDefaults() {
 	}
 	setSize(&c.FetchMaxBytes, 16<<20)
 	setDur(&c.FetchMaxWait, 250*time.Millisecond)
+	if c.Isolation == "" {
+		c.Isolation = IsolationReadCommitted
+	}
+	if c.OnGap == "" {
+		c.OnGap = OnGapFail
+	}
 	setDur(&c.SessionTimeout, 10*time.Second)
 	setDur(&c.HeartbeatInterval, time.Second)
 	setDur(&c.RebalanceTimeout, 30*time.Second)
@@ -241,6 +266,12 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchMaxWait <= 0 {
 		add("fetch_max_wait: must be positive")
+	}
+	if c.Isolation != IsolationReadCommitted && c.Isolation != IsolationReadUncommitted {
+		add("isolation: %q must be read_committed or read_uncommitted", c.Isolation)
+	}
+	if c.OnGap != OnGapFail && c.OnGap != OnGapRecord {
+		add("on_gap: %q must be fail or record", c.OnGap)
 	}
 	if c.SessionTimeout < Duration(time.Second) {
 		add("session_timeout: %v must be at least 1s", time.Duration(c.SessionTimeout))
@@ -380,6 +411,8 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	str("START_FROM", &c.StartFrom)
 	parse("FETCH_MAX_BYTES", &c.FetchMaxBytes)
 	parse("FETCH_MAX_WAIT", &c.FetchMaxWait)
+	str("ISOLATION", &c.Isolation)
+	str("ON_GAP", &c.OnGap)
 	parse("SESSION_TIMEOUT", &c.SessionTimeout)
 	parse("HEARTBEAT_INTERVAL", &c.HeartbeatInterval)
 	parse("REBALANCE_TIMEOUT", &c.RebalanceTimeout)

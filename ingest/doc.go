@@ -3,7 +3,9 @@
 // An Ingester is one member of a Kafka consumer group (kafka-go's
 // ConsumerGroup and Generation API). Several processes, on any machines,
 // share the partitions of the topics by joining the same group and writing to
-// the same lake; adding or killing one rebalances the group.
+// the same lake; adding or killing one rebalances the group. Each assigned
+// partition is read by a franz-go client of its own that consumes exactly
+// that partition from an exact offset, never resetting it.
 //
 // # Exactly once: the lake holds the offsets
 //
@@ -53,6 +55,35 @@
 // of raw and dlq up to compact_target_size (default 64MiB; see
 // lake.CompactPartition), so a partition holds few files however long it
 // runs. `thresher compact` does the same for a whole lake by hand.
+//
+// # Transactions
+//
+// With isolation read_committed (the default) the fetch leaves out the
+// records of aborted transactions and of transactions still open. Neither
+// they nor the transaction markers land in any table, but their offsets do
+// belong to a span: a span ends at the last offset consumed, a marker
+// included, so the segments of a partition still follow each other without
+// a hole. With read_uncommitted aborted records land like any other.
+//
+// # Missing offsets
+//
+// Before it reads a partition, and again whenever a fetch reports its
+// position out of range, the member lists the partition's log start and end
+// offsets. When the lake's position is below the log start (retention or
+// DeleteRecords removed offsets the lake never held), on_gap decides: fail
+// (default) stops the member with an error wrapping ErrOffsetGap that names
+// the topic, the partition and the missing range; record commits the open
+// span, then the range as one row of the gaps table (a segment named by the
+// range, claimed like a span), and reads on from the log start. The lake's
+// position is after the last offset its raw or gaps segments account for,
+// so a recorded gap is not found again. Missing offsets that an earlier
+// holder claimed without committing them stop the member whatever on_gap
+// says: that holder may still write them as a raw segment of its claimed
+// range, which a gaps segment would overlap. A position beyond the log end,
+// or a topic id that changes while it is read, means the topic was deleted
+// and recreated: ErrOffsetsBackwards, whatever on_gap says. (A topic
+// recreated and refilled past the lake's position before the member looks
+// cannot be told apart: the lake does not record topic ids.)
 //
 // At a rebalance or a stop (SIGTERM, ExitOnIdle) the generation's context
 // ends: every partition stops fetching, commits its open span, and only then
@@ -127,7 +158,7 @@
 //	thresher_ingest_dlq_records_total{topic,reason}   malformed records committed to the DLQ
 //	thresher_ingest_lag_records{topic,partition}      high watermark minus position, per assigned partition
 //	thresher_ingest_commit_seconds                    histogram: encode and commit of one span
-//	thresher_ingest_segments_total{table}             segments committed, raw or dlq
+//	thresher_ingest_segments_total{table}             segments committed, raw, dlq or gaps
 //	thresher_ingest_assigned_partitions               partitions held in the current generation
 //	thresher_ingest_generations_total                 generations joined
 //	thresher_ingest_idle                              1 while the member is idle
@@ -135,4 +166,5 @@
 //	thresher_ingest_last_fetch_timestamp_seconds      unix time of the last fetch that returned records
 //	thresher_ingest_fenced_total{topic}               partitions given up to a newer holder
 //	thresher_ingest_compacted_segments_total          segments replaced by compaction (raw and dlq)
+//	thresher_ingest_offset_gaps_total{topic,partition} gaps recorded in the gaps table (on_gap: record)
 package ingest

@@ -14,9 +14,13 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/thresher-ml/thresher/internal/lake"
 	"github.com/thresher-ml/thresher/schemas"
@@ -30,6 +34,14 @@ var (
 	// member was about to commit (lake.ErrClaimed): the member gives the
 	// partition up and goes on with its others.
 	ErrFenced = errors.New("ingest: partition fenced by a newer holder")
+	// ErrOffsetGap means offsets of a partition that the lake had not
+	// consumed are no longer on the broker (on_gap: fail). The error names
+	// the topic, the partition and the missing range.
+	ErrOffsetGap = errors.New("ingest: offsets missing from the broker")
+	// ErrOffsetsBackwards means the lake holds offsets a partition no longer
+	// reaches, or the topic's id changed: the topic was deleted and
+	// recreated. It stops ingest whatever on_gap says.
+	ErrOffsetsBackwards = errors.New("ingest: partition offsets went backwards")
 )
 
 // Summary is what an Ingester did, as printed at exit.
@@ -65,6 +77,10 @@ type Ingester struct {
 	dial  *kafka.Dialer
 	// transport carries the kafka.Client calls (offsets, metadata).
 	transport *kafka.Transport
+	admin     *kgo.Client // lists partition offsets; set while Run runs
+	// partitionOpts are added to every partition client's options (tests
+	// hook the client's polls with them).
+	partitionOpts []kgo.Opt
 
 	records, dlq, bytes, segments atomic.Int64
 	// Active time: from the first fetch to the last, plus the longest
@@ -229,6 +245,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest: consumer group: %w", err)
 	}
+	if in.admin, err = in.newClient(); err != nil {
+		cg.Close()
+		return fmt.Errorf("ingest: kafka client: %w", err)
+	}
+	defer in.admin.Close()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	in.stopFn = stop
@@ -423,7 +444,7 @@ func (in *Ingester) caughtUp(ctx context.Context, client *kafka.Client, gen *gen
 			if po.LastOffset <= po.FirstOffset {
 				continue // empty partition
 			}
-			next, ok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, topic, int32(po.Partition))
+			next, ok, err := in.lakeNext(ctx, topic, int32(po.Partition))
 			if err != nil || !ok || next < po.LastOffset {
 				others = false
 			}
@@ -444,8 +465,9 @@ type partition struct {
 
 	dlqNext int64 // offsets below are already in the DLQ table
 
-	rawEnc *lake.Encoder[schemas.Raw]
-	dlqEnc *lake.Encoder[schemas.DLQ]
+	rawEnc  *lake.Encoder[schemas.Raw]
+	dlqEnc  *lake.Encoder[schemas.DLQ]
+	gapsEnc *lake.Encoder[schemas.Gap]
 
 	// The claim chain, owned by the committer after resume (see commit):
 	// point is the first offset of the next span to claim, cuts the claims
@@ -462,11 +484,35 @@ type partition struct {
 }
 
 // span is a sealed segment of a partition: every offset from first to last.
+// A gap span holds no records: the broker no longer had its offsets, and it
+// commits as a row of the gaps table.
 type span struct {
 	first, last int64
+	gap         bool
 	raw, dlq    arrow.RecordBatch // dlq is nil when the span has no malformed record
 	dlqReasons  map[string]int64
 	bytes       int64
+}
+
+// lakeNext returns where the lake has a partition resume: after the last
+// offset its raw and gaps segments account for, and false when it holds
+// neither.
+func (in *Ingester) lakeNext(ctx context.Context, topic string, part int32) (int64, bool, error) {
+	rawNext, rok, err := lake.NextOffset(ctx, in.store, schemas.TableRaw, topic, part)
+	if err != nil {
+		return 0, false, err
+	}
+	gapNext, gok, err := lake.NextOffset(ctx, in.store, schemas.TableGaps, topic, part)
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case rok && gok:
+		return max(rawNext, gapNext), true, nil
+	case gok:
+		return gapNext, true, nil
+	}
+	return rawNext, rok, nil
 }
 
 // resume reads the partition's position from the lake and takes the
@@ -478,6 +524,10 @@ func (p *partition) resume(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	gapNext, gok, err := lake.NextOffset(ctx, in.store, schemas.TableGaps, p.topic, p.id)
+	if err != nil {
+		return 0, err
+	}
 	dlqNext, dok, err := lake.NextOffset(ctx, in.store, schemas.TableDLQ, p.topic, p.id)
 	if err != nil {
 		return 0, err
@@ -485,13 +535,19 @@ func (p *partition) resume(ctx context.Context) (int64, error) {
 	if dok {
 		p.dlqNext = dlqNext
 	}
+	// The lake ends after its last raw or gaps segment.
 	var start int64
-	if len(live) > 0 {
-		last := live[len(live)-1].Range.Last
-		if last == math.MaxInt64 {
-			return 0, fmt.Errorf("lake: %s/%d: segment ends at the last possible offset", p.topic, p.id)
+	if len(live) > 0 || gok {
+		if len(live) > 0 {
+			last := live[len(live)-1].Range.Last
+			if last == math.MaxInt64 {
+				return 0, fmt.Errorf("lake: %s/%d: segment ends at the last possible offset", p.topic, p.id)
+			}
+			start = last + 1
 		}
-		start = last + 1
+		if gok {
+			start = max(start, gapNext)
+		}
 	} else if first, claimed, err := lake.FirstClaim(ctx, in.store, p.topic, p.id); err != nil {
 		return 0, err
 	} else if claimed {
@@ -521,35 +577,99 @@ func (p *partition) resume(ctx context.Context) (int64, error) {
 // starts: its earliest or latest offset (StartFrom).
 func (p *partition) brokerStart(ctx context.Context) (int64, error) {
 	in := p.in
-	client := in.client()
-	req := kafka.FirstOffsetOf(int(p.id))
-	if in.cfg.StartFrom == "latest" {
-		req = kafka.LastOffsetOf(int(p.id))
+	b, err := p.bounds(ctx)
+	if err != nil {
+		return 0, err
 	}
+	if in.cfg.StartFrom == "latest" {
+		return b.end, nil
+	}
+	return b.start, nil
+}
+
+// logBounds are a partition's log start offset and its end offset (the
+// high watermark).
+type logBounds struct{ start, end int64 }
+
+// bounds lists the partition's log start and end offsets, retrying until
+// the broker answers or ctx ends.
+func (p *partition) bounds(ctx context.Context) (logBounds, error) {
 	for {
-		offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{p.topic: {req}}})
+		b, err := p.in.listBounds(ctx, p.topic, p.id)
 		if err == nil {
-			for _, po := range offs.Topics[p.topic] {
-				if po.Error != nil {
-					err = po.Error
-					break
-				}
-				if in.cfg.StartFrom == "latest" {
-					return po.LastOffset, nil
-				}
-				return po.FirstOffset, nil
-			}
-			if err == nil {
-				err = errors.New("no offsets in the answer")
-			}
+			return b, nil
 		}
-		in.warns.warn(time.Now(), "list offsets", "list offsets", "topic", p.topic, "partition", p.id, "err", err)
+		p.in.warns.warn(time.Now(), "list offsets", "list offsets", "topic", p.topic, "partition", p.id, "err", err)
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return logBounds{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// listBounds asks the partition's leader for its earliest and latest
+// offsets, uncommitted records included.
+func (in *Ingester) listBounds(ctx context.Context, topic string, part int32) (logBounds, error) {
+	var b logBounds
+	for _, ts := range []int64{-2, -1} { // earliest, latest
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = part
+		rp.CurrentLeaderEpoch = -1
+		rp.Timestamp = ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(in.cfg.DialTimeout))
+		resp, err := req.RequestWith(ctx, in.admin)
+		cancel()
+		if err != nil {
+			return b, err
+		}
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return b, errors.New("no offsets in the answer")
+		}
+		po := resp.Topics[0].Partitions[0]
+		if err := kerr.ErrorForCode(po.ErrorCode); err != nil {
+			return b, err
+		}
+		if ts == -2 {
+			b.start = po.Offset
+		} else {
+			b.end = po.Offset
+		}
+	}
+	return b, nil
+}
+
+// checkPosition compares the position next with the partition's log: it
+// returns the missing range when next is below the log start (ok false when
+// nothing is missing), and an error wrapping ErrOffsetsBackwards when next
+// is beyond the log end.
+func (p *partition) checkPosition(ctx context.Context, next int64) (missing lake.Range, ok bool, err error) {
+	b, err := p.bounds(ctx)
+	if err != nil {
+		return lake.Range{}, false, err
+	}
+	if next > b.end {
+		return lake.Range{}, false, fmt.Errorf("%w: %s partition %d: the lake holds offsets up to %d but the partition ends at %d "+
+			"(was the topic deleted and recreated?); move the partition's raw, dlq and gaps segments away to ingest it again",
+			ErrOffsetsBackwards, p.topic, p.id, next-1, b.end)
+	}
+	if next < b.start {
+		return lake.Range{First: next, Last: b.start - 1}, true, nil
+	}
+	return lake.Range{}, false, nil
+}
+
+// gapError is the error of on_gap: fail.
+func (p *partition) gapError(r lake.Range) error {
+	return fmt.Errorf("%w: %s partition %d: offsets %d-%d (%d records) are no longer on the broker (retention or "+
+		"DeleteRecords removed them before the lake held them); set on_gap: record to land the range in the gaps table and go on",
+		ErrOffsetGap, p.topic, p.id, r.First, r.Last, r.Len())
 }
 
 // run consumes the partition until gctx is done, then commits what it holds.
@@ -573,30 +693,16 @@ func (p *partition) run(gctx context.Context, ready func()) error {
 	if p.dlqEnc, err = lake.NewEncoder[schemas.DLQ](schemas.TableDLQ, schemas.DLQVersion); err != nil {
 		return err
 	}
-	in.log.Debug("partition start", "topic", p.topic, "partition", p.id, "offset", start)
-
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:       cfg.Brokers,
-		Topic:         p.topic,
-		Partition:     int(p.id),
-		Dialer:        in.dial,
-		MinBytes:      1,
-		MaxBytes:      int(cfg.FetchMaxBytes),
-		MaxWait:       time.Duration(cfg.FetchMaxWait),
-		QueueCapacity: 4096,
-		ErrorLogger:   in.kafkaLogger("kafka reader: ", "topic", p.topic, "partition", p.id),
-	})
-	defer r.Close()
-	if err := r.SetOffset(start); err != nil {
+	if p.gapsEnc, err = lake.NewEncoder[schemas.Gap](schemas.TableGaps, schemas.GapsVersion); err != nil {
 		return err
 	}
+	in.log.Debug("partition start", "topic", p.topic, "partition", p.id, "offset", start)
 
 	// Spans are committed in order by one committer, so encoding overlaps
 	// fetching and decoding; the unbuffered hand-off bounds memory to the
 	// open span plus the one being committed.
 	// Malformed records below the DLQ's resume point were committed by an
 	// earlier run; after this, p.dlqNext belongs to the committer.
-	dlqSkip := p.dlqNext
 	commits := make(chan *span)
 	commitErr := make(chan error, 1)
 	go func() {
@@ -609,97 +715,258 @@ func (p *partition) run(gctx context.Context, ready func()) error {
 		}
 		commitErr <- err
 	}()
+	o := &openSpan{p: p, commits: commits, commitErr: commitErr, gctx: gctx, dlqSkip: p.dlqNext,
+		first: start, last: start - 1, reasons: map[string]int64{}}
+	o.roll.ctx, o.roll.cancel = gctx, func() {}
+	o.raw, o.dlq = NewRawBuilder(memory.DefaultAllocator), NewDLQBuilder(memory.DefaultAllocator)
+	defer o.raw.Release()
+	defer o.dlq.Release()
+	defer func() { o.roll.cancel() }()
+	o.dec = NewDecoder(cfg.DecoderConfig())
 
-	dec := NewDecoder(cfg.DecoderConfig())
-	raw, dlq := NewRawBuilder(memory.DefaultAllocator), NewDLQBuilder(memory.DefaultAllocator)
-	defer raw.Release()
-	defer dlq.Release()
-	// The open span: offsets first..last, rows in raw and dlq.
-	first, last := start, start-1
-	reasons := map[string]int64{}
-	var bytes int64
+	err = p.consume(gctx, o)
+	o.seal()
+	close(commits)
+	if cerr := <-commitErr; cerr != nil {
+		return cerr
+	}
+	if gctx.Err() != nil && errors.Is(err, gctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+// openSpan is the span a partition is filling, rows in raw and dlq: offsets
+// first..last (none while last < first).
+type openSpan struct {
+	p         *partition
+	gctx      context.Context
+	commits   chan<- *span
+	commitErr chan error
+	dec       *Decoder
+	raw       *RawBuilder
+	dlq       *DLQBuilder
+	dlqSkip   int64 // malformed records below are in the DLQ already
+
+	first, last int64
+	reasons     map[string]int64
+	bytes       int64
 	// roll ends when the open span is RollInterval old; it is gctx while
 	// the span is empty.
-	roll := struct {
+	roll struct {
 		ctx    context.Context
 		cancel context.CancelFunc
-	}{gctx, func() {}}
-	defer func() { roll.cancel() }()
-	seal := func() bool {
-		roll.cancel()
-		roll.ctx, roll.cancel = gctx, func() {}
-		if last < first {
-			return true
+	}
+}
+
+// seal hands the open span, if it holds any offset, to the committer. It
+// returns false when the committer has failed.
+func (o *openSpan) seal() bool {
+	o.roll.cancel()
+	o.roll.ctx, o.roll.cancel = o.gctx, func() {}
+	if o.last < o.first {
+		return true
+	}
+	s := &span{first: o.first, last: o.last, raw: o.raw.NewRecordBatch(), dlqReasons: o.reasons, bytes: o.bytes}
+	if o.dlq.Len() > 0 {
+		s.dlq = o.dlq.NewRecordBatch()
+	}
+	o.first, o.reasons, o.bytes = o.last+1, map[string]int64{}, 0
+	return o.send(s)
+}
+
+// skipGap seals the open span, then hands the committer the gap r, which
+// must follow it.
+func (o *openSpan) skipGap(r lake.Range) bool {
+	if !o.seal() {
+		return false
+	}
+	o.first, o.last = r.Last+1, r.Last
+	return o.send(&span{first: r.First, last: r.Last, gap: true})
+}
+
+func (o *openSpan) send(s *span) bool {
+	select {
+	case o.commits <- s:
+		return true
+	case err := <-o.commitErr:
+		s.release()
+		o.commitErr <- err
+		return false
+	}
+}
+
+// add appends a fetched record to the open span: a valid one to raw, a
+// malformed one to the DLQ, a transaction marker to neither; its offset
+// joins the span either way. It returns false when the committer has failed.
+func (o *openSpan) add(r *kgo.Record) bool {
+	p := o.p
+	cfg := p.in.cfg
+	if o.last < o.first && o.roll.ctx == o.gctx {
+		o.roll.ctx, o.roll.cancel = context.WithTimeout(o.gctx, time.Duration(cfg.RollInterval))
+	}
+	// Offsets between the last record and this one (records of aborted
+	// transactions, compacted ones) are in the span too: it ends here.
+	o.last = r.Offset
+	p.next.Store(r.Offset + 1)
+	if r.Attrs.IsControl() {
+		return true
+	}
+	meta := Meta{Topic: p.topic, Partition: p.id, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Headers: r.Headers}
+	if len(meta.Key) == 0 {
+		meta.Key = nil
+	}
+	rec, reason := o.dec.Decode(r.Value)
+	if reason == "" {
+		o.raw.Append(meta, rec)
+	} else if r.Offset >= o.dlqSkip {
+		o.dlq.Append(meta, r.Value, reason)
+		o.reasons[reason]++
+	}
+	o.bytes += int64(len(r.Value))
+	if o.raw.Len()+o.dlq.Len() >= cfg.RollRecords || o.raw.Bytes()+o.dlq.Bytes() >= int(cfg.RollBytes) {
+		return o.seal()
+	}
+	return true
+}
+
+// errCommitFailed stops consume; the committer's error is the one returned.
+var errCommitFailed = errors.New("ingest: commit failed")
+
+// consume reads the partition into o until gctx ends or an error stops it.
+// Before reading, and again whenever the broker says the position is out of
+// range, it checks the position against the partition's log: missing
+// offsets are a gap (on_gap), a position beyond the end an error.
+func (p *partition) consume(gctx context.Context, o *openSpan) error {
+	in := p.in
+	for gctx.Err() == nil {
+		next := p.next.Load()
+		missing, gap, err := p.checkPosition(gctx, next)
+		if err != nil {
+			return err
 		}
-		s := &span{first: first, last: last, raw: raw.NewRecordBatch(), dlqReasons: reasons, bytes: bytes}
-		if dlq.Len() > 0 {
-			s.dlq = dlq.NewRecordBatch()
+		if gap {
+			if in.cfg.OnGap != OnGapRecord {
+				return p.gapError(missing)
+			}
+			in.log.Warn("offsets missing from the broker, recording a gap", "topic", p.topic, "partition", p.id,
+				"first", missing.First, "last", missing.Last)
+			if !o.skipGap(missing) {
+				return errCommitFailed
+			}
+			next = missing.Last + 1
+			p.next.Store(next)
 		}
-		first, reasons, bytes = last+1, map[string]int64{}, 0
-		select {
-		case commits <- s:
-			return true
-		case err := <-commitErr:
-			s.release()
-			commitErr <- err
-			return false
+		cl, err := in.newPartitionClient(p.topic, p.id, next)
+		if err != nil {
+			return err
+		}
+		err = p.fetch(gctx, cl, o, next)
+		cl.Close()
+		if !errors.Is(err, errRecheck) {
+			return err
+		}
+		select { // a broker that keeps saying out of range without a gap
+		case <-gctx.Done():
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	return nil
+}
+
+// errRecheck makes consume check the position against the log again.
+var errRecheck = errors.New("ingest: offset out of range")
+
+// fetch reads from cl, positioned at from, into o until gctx ends (nil), the
+// broker reports the position out of range (errRecheck) or an error stops it.
+func (p *partition) fetch(gctx context.Context, cl *kgo.Client, o *openSpan, from int64) error {
+	in := p.in
+	checked := false // the first record's offset has been checked
 	for {
-		m, err := r.FetchMessage(roll.ctx)
-		if err != nil {
-			if gctx.Err() != nil {
-				break
+		fs := cl.PollFetches(o.roll.ctx)
+		// Records first: a poll may return some just as the span's
+		// interval or the generation ends, and none may be dropped once
+		// a later one is in the span.
+		var stop error
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if fp.HighWatermark > 0 {
+				p.hwm.Store(fp.HighWatermark)
 			}
-			if roll.ctx.Err() != nil { // the span is RollInterval old
-				if !seal() {
-					break
+			if len(fp.Records) == 0 || stop != nil {
+				return
+			}
+			now := time.Now().UnixNano()
+			in.firstFetch.CompareAndSwap(0, now)
+			in.lastFetch.Store(now)
+			recs := fp.Records
+			if !checked {
+				checked = true
+				if recs[0].Offset != from {
+					// Offsets were skipped: legitimately (aborted or
+					// compacted records), or because the log start moved
+					// between the check and the client's first fetch.
+					b, err := p.bounds(gctx)
+					switch {
+					case err != nil:
+						stop = err
+						return
+					case b.start > from:
+						stop = errRecheck
+						return
+					}
 				}
-				continue
 			}
-			in.warns.warn(time.Now(), "fetch", "fetch", "topic", p.topic, "partition", p.id, "err", err)
+			for _, r := range recs {
+				if !o.add(r) {
+					stop = errCommitFailed
+					return
+				}
+			}
+		})
+		if stop != nil {
+			return stop
+		}
+		failed := false
+		fs.EachError(func(_ string, _ int32, e error) {
+			switch {
+			case stop != nil:
+			case errors.Is(e, kerr.OffsetOutOfRange):
+				in.log.Debug("fetch offset out of range, checking the log", "topic", p.topic, "partition", p.id)
+				stop = errRecheck
+			case errors.Is(e, kerr.UnknownTopicID):
+				stop = fmt.Errorf("%w: %s partition %d: the topic's id changed while it was consumed (was it deleted and recreated?)",
+					ErrOffsetsBackwards, p.topic, p.id)
+			case errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded):
+				// The poll's context ended: handled below.
+			default:
+				// Errors the client does not retry itself (authorization,
+				// a corrupt batch): said, and tried again shortly.
+				in.warns.warn(time.Now(), "fetch", "fetch", "topic", p.topic, "partition", p.id, "err", e)
+				failed = true
+			}
+		})
+		switch {
+		case stop != nil:
+			return stop
+		case gctx.Err() != nil:
+			return nil
+		case o.roll.ctx.Err() != nil: // the span is RollInterval old
+			if !o.seal() {
+				return errCommitFailed
+			}
+		case failed:
 			select {
 			case <-gctx.Done():
 			case <-time.After(200 * time.Millisecond):
 			}
-			continue
-		}
-		now := time.Now().UnixNano()
-		in.firstFetch.CompareAndSwap(0, now)
-		in.lastFetch.Store(now)
-		if last < first && roll.ctx == gctx {
-			roll.ctx, roll.cancel = context.WithTimeout(gctx, time.Duration(cfg.RollInterval))
-		}
-		meta := Meta{Topic: p.topic, Partition: p.id, Offset: m.Offset, Timestamp: m.Time, Key: m.Key}
-		if len(meta.Key) == 0 {
-			meta.Key = nil
-		}
-		rec, reason := dec.Decode(m.Value)
-		if reason == "" {
-			raw.Append(meta, rec)
-		} else if m.Offset >= dlqSkip {
-			dlq.Append(meta, m.Value, reason)
-			reasons[reason]++
-		}
-		bytes += int64(len(m.Value))
-		last = m.Offset
-		p.next.Store(m.Offset + 1)
-		if m.HighWaterMark > 0 {
-			p.hwm.Store(m.HighWaterMark)
-		}
-		if raw.Len()+dlq.Len() >= cfg.RollRecords || raw.Bytes()+dlq.Bytes() >= int(cfg.RollBytes) {
-			if !seal() {
-				break
-			}
 		}
 	}
-	seal()
-	close(commits)
-	return <-commitErr
 }
 
 func (s *span) release() {
-	s.raw.Release()
+	if s.raw != nil {
+		s.raw.Release()
+	}
 	if s.dlq != nil {
 		s.dlq.Release()
 	}
@@ -731,6 +998,14 @@ func (p *partition) commit(pctx context.Context, s *span) error {
 	defer cancel()
 	t0 := time.Now()
 	pc := pieceOf(s)
+	if pc.gap && (p.carry != nil || len(p.cuts) > 0 && p.cuts[0].Owner != p.owner) {
+		// An earlier holder claimed offsets of the gap: it may still write
+		// them, from records it read before they went, as a raw segment of
+		// exactly its claimed range, which no gaps segment may overlap.
+		c := p.cuts[0]
+		return fmt.Errorf("%w: %s partition %d: offsets %d-%d are no longer on the broker, and an earlier holder of the partition "+
+			"claimed offsets %d-%d without committing them; they cannot be recorded as a gap", ErrOffsetGap, p.topic, p.id, s.first, s.last, c.First, c.Last)
+	}
 	if p.carry != nil {
 		pc, p.carry = p.carry.join(pc), nil
 	}
@@ -741,7 +1016,14 @@ func (p *partition) commit(pctx context.Context, s *span) error {
 	for pc != nil {
 		c, held := lake.Claim{Range: lake.Range{First: p.point, Last: pc.last}, Owner: p.owner}, false
 		if len(p.cuts) > 0 {
-			if c, held = p.cuts[0], true; pc.last < c.Last {
+			c, held = p.cuts[0], true
+			switch {
+			case pc.gap && c.Owner == p.owner:
+				// This member's takeover claim (the last cut) starts the
+				// gap: no one else may write from it, so the gap is
+				// recorded whole.
+				c.Last = max(c.Last, pc.last)
+			case pc.last < c.Last:
 				p.carry = pc // the claimed span ends further on
 				return nil
 			}
@@ -790,6 +1072,9 @@ func (p *partition) commit(pctx context.Context, s *span) error {
 // already in the lake was written by another holder of the same claim,
 // with the same records: it is left as it is and not counted again.
 func (p *partition) write(ctx context.Context, pc *piece) error {
+	if pc.gap {
+		return p.writeGap(ctx, pc)
+	}
 	in := p.in
 	nraw, ndlq := numRows(pc.raw), numRows(pc.dlq)
 	if ndlq > 0 {
@@ -865,4 +1150,93 @@ func (p *partition) maybeCompact(ctx context.Context) {
 		in.log.Info("compacted", "topic", p.topic, "partition", p.id, "merged", st.Written, "replaced", st.Replaced,
 			"deleted", st.Deleted, "took", time.Since(p.compacted).Round(time.Millisecond))
 	}
+}
+
+// writeGap puts a claimed gap piece as one row of the gaps table, in a
+// segment named by the missing range.
+func (p *partition) writeGap(ctx context.Context, pc *piece) error {
+	in := p.in
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schemas.GapsSchema)
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).Append(p.topic)
+	b.Field(1).(*array.Int32Builder).Append(p.id)
+	b.Field(2).(*array.Int64Builder).Append(pc.first)
+	b.Field(3).(*array.Int64Builder).Append(pc.last)
+	b.Field(4).(*array.TimestampBuilder).Append(arrow.Timestamp(time.Now().UnixMilli()))
+	b.Field(5).(*array.StringBuilder).Append(schemas.GapRetention)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	data, err := p.gapsEnc.Encode(rec)
+	if err != nil {
+		return fmt.Errorf("encode gaps segment: %w", err)
+	}
+	r := lake.Range{First: pc.first, Last: pc.last}
+	if err := in.store.Put(ctx, lake.SegmentKey(schemas.TableGaps, p.topic, p.id, r), data); err != nil {
+		if errors.Is(err, lake.ErrExist) {
+			return nil // another holder of its claim recorded it
+		}
+		return fmt.Errorf("commit gaps segment: %w", err)
+	}
+	in.m.segments.WithLabelValues(schemas.TableGaps).Inc()
+	in.m.gaps.WithLabelValues(p.topic, strconv.Itoa(int(p.id))).Inc()
+	in.log.Warn("recorded a gap: offsets the broker no longer had", "topic", p.topic, "partition", p.id,
+		"first", pc.first, "last", pc.last, "records", r.Len())
+	return nil
+}
+
+// newClient returns a franz-go client of the configured brokers, through
+// TLS and SASL when configured; extra options come last. Every franz-go
+// client of an Ingester comes from here.
+func (in *Ingester) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(in.cfg.Brokers...),
+		kgo.DialTimeout(time.Duration(in.cfg.DialTimeout)),
+		kgo.WithLogger(kgoLogger{in}),
+		kgo.DisableClientMetrics(),
+	}
+	opts = append(opts, in.sec.kgoOpts()...)
+	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// newPartitionClient returns a client that consumes one partition from the
+// exact offset at: with the configured isolation, fetch size and wait, the
+// transaction markers kept (their offsets belong to spans), and no reset
+// when the offset is out of range (the fetch reports it instead).
+func (in *Ingester) newPartitionClient(topic string, partition int32, at int64, extra ...kgo.Opt) (*kgo.Client, error) {
+	cfg := in.cfg
+	isolation := kgo.ReadCommitted()
+	if cfg.Isolation == IsolationReadUncommitted {
+		isolation = kgo.ReadUncommitted()
+	}
+	opts := []kgo.Opt{
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(at)}}),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.FetchIsolationLevel(isolation),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(int32(cfg.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(cfg.FetchMaxBytes)),
+		kgo.FetchMaxWait(time.Duration(cfg.FetchMaxWait)),
+		kgo.BrokerMaxReadBytes(int32(max(cfg.FetchMaxBytes+1<<20, 100<<20))),
+	}
+	opts = append(opts, in.partitionOpts...)
+	return in.newClient(append(opts, extra...)...)
+}
+
+// kgoLogger routes franz-go's log: its errors and warnings at WARN through
+// in.warns (each message a kind of its own), the rest at DEBUG.
+type kgoLogger struct{ in *Ingester }
+
+func (l kgoLogger) Level() kgo.LogLevel {
+	if l.in.log.Enabled(context.Background(), slog.LevelDebug) {
+		return kgo.LogLevelInfo
+	}
+	return kgo.LogLevelWarn
+}
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level <= kgo.LogLevelWarn {
+		l.in.warns.warn(time.Now(), "kafka: "+msg, "kafka: "+msg, keyvals...)
+		return
+	}
+	l.in.log.Debug("kafka: "+msg, keyvals...)
 }

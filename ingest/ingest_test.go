@@ -370,21 +370,28 @@ func TestParseSize(t *testing.T) {
 
 // TestIngestMetamorphic lands the same records under different partition
 // counts, segment sizes and group names: the lake must hold the same records.
+// The shortest roll interval, with small fetches, seals spans by time while
+// records keep arriving.
 func TestIngestMetamorphic(t *testing.T) {
 	lines := withFaults(realtest.CorpusLines(t, 8000))
 	want := textsOf(t, realtest.CorpusLines(t, 8000))
 	for _, c := range []struct {
-		parts       int
-		rollRecords int
-		rollBytes   ingest.Size
-	}{{1, 100_000, 8 << 20}, {3, 700, 8 << 20}, {5, 100_000, 64 << 10}} {
-		t.Run(fmt.Sprintf("partitions=%d/roll_records=%d/roll_bytes=%d", c.parts, c.rollRecords, c.rollBytes), func(t *testing.T) {
+		parts        int
+		rollRecords  int
+		rollBytes    ingest.Size
+		rollInterval time.Duration
+	}{{1, 100_000, 8 << 20, 0}, {3, 700, 8 << 20, 0}, {5, 100_000, 64 << 10, 0}, {2, 100_000, 8 << 20, 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("partitions=%d/roll_records=%d/roll_bytes=%d/roll_interval=%v", c.parts, c.rollRecords, c.rollBytes, c.rollInterval), func(t *testing.T) {
 			topic := fmt.Sprintf("meta-%d", c.parts)
 			b := startBroker(t, topic, c.parts)
 			produce(t, b.Addr(), topic, lines, nil)
 			dir := t.TempDir()
 			cfg := testConfig(b.Addr(), topic, dir)
 			cfg.RollRecords, cfg.RollBytes = c.rollRecords, c.rollBytes
+			if c.rollInterval > 0 {
+				cfg.RollInterval = ingest.Duration(c.rollInterval)
+				cfg.FetchMaxBytes = 16 << 10
+			}
 			if _, err := runIngest(t, cfg, openLake(t, dir), nil); err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -79,8 +80,9 @@ func highWatermarks(t testing.TB, addr, topic string, partitions int) map[int32]
 
 // lakeContent is what a reader globbing the lake sees.
 type lakeContent struct {
-	raw []schemas.Raw
-	dlq []schemas.DLQ
+	raw  []schemas.Raw
+	dlq  []schemas.DLQ
+	gaps []schemas.Gap
 	// ranges per table and partition, as named by the committed files
 	ranges map[string]map[int32][]lake.Range
 }
@@ -134,6 +136,15 @@ func readLake(t testing.TB, dir, topic string) lakeContent {
 				t.Fatalf("%s: %v", rel, err)
 			}
 			lc.dlq = append(lc.dlq, rows...)
+		case schemas.TableGaps:
+			rows, err := lake.ReadRows[schemas.Gap](data)
+			if err != nil {
+				t.Fatalf("%s: %v", rel, err)
+			}
+			if len(rows) != 1 || rows[0].Partition != part || rows[0].FirstOffset != r.First || rows[0].LastOffset != r.Last {
+				t.Errorf("%s holds %+v, want one row naming its range", rel, rows)
+			}
+			lc.gaps = append(lc.gaps, rows...)
 		}
 		return nil
 	})
@@ -147,13 +158,38 @@ func readLake(t testing.TB, dir, topic string) lakeContent {
 				if rs[i].First <= rs[i-1].Last {
 					t.Errorf("%s partition %d: ranges %v and %v overlap", table, p, rs[i-1], rs[i])
 				}
-				if table == schemas.TableRaw && rs[i].First != rs[i-1].Last+1 {
-					t.Errorf("raw partition %d: gap between %v and %v", p, rs[i-1], rs[i])
-				}
+			}
+		}
+	}
+	// Raw and gaps segments together follow each other without a hole.
+	for p := range lc.ranges[schemas.TableRaw] {
+		rs := lc.positions(p)
+		for i := 1; i < len(rs); i++ {
+			if rs[i].First != rs[i-1].Last+1 {
+				t.Errorf("partition %d: raw and gaps ranges %v and %v are not contiguous", p, rs[i-1], rs[i])
 			}
 		}
 	}
 	return lc
+}
+
+// positions returns the raw and gaps ranges of partition p, sorted.
+func (lc lakeContent) positions(p int32) []lake.Range {
+	rs := append(slices.Clone(lc.ranges[schemas.TableRaw][p]), lc.ranges[schemas.TableGaps][p]...)
+	sort.Slice(rs, func(i, j int) bool { return rs[i].First < rs[j].First })
+	return rs
+}
+
+// checkCovered asserts that raw and gaps segments of each partition cover
+// its offsets from 0 to its end (the high watermark) exactly, with no hole.
+func checkCovered(t testing.TB, lc lakeContent, ends map[int32]int64) {
+	t.Helper()
+	for p, end := range ends {
+		rs := lc.positions(p)
+		if len(rs) == 0 || rs[0].First != 0 || rs[len(rs)-1].Last != end-1 {
+			t.Errorf("partition %d: raw and gaps ranges %v do not cover offsets 0-%d", p, rs, end-1)
+		}
+	}
 }
 
 // checkExact asserts that raw and DLQ together hold every offset below the

@@ -22,6 +22,7 @@ type metrics struct {
 	lastFetch  prometheus.GaugeFunc
 	fenced     *prometheus.CounterVec
 	compacted  prometheus.Counter
+	gaps       *prometheus.CounterVec
 }
 
 // newMetrics returns in's metrics; the health gauges read in at scrape time.
@@ -90,10 +91,14 @@ func newMetrics(reg prometheus.Registerer, in *Ingester) *metrics {
 			Name: "thresher_ingest_compacted_segments_total",
 			Help: "Segments of held partitions (raw and dlq) that compaction replaced by merged ones.",
 		}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "thresher_ingest_offset_gaps_total",
+			Help: "Runs of offsets the broker no longer had when this member asked for them, landed in the gaps table (on_gap: record).",
+		}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.bytes, m.dlq, m.lag, m.commitSecs, m.segments,
-			m.assigned, m.rebalances, m.idle, m.degraded, m.lastFetch, m.fenced, m.compacted)
+			m.assigned, m.rebalances, m.idle, m.degraded, m.lastFetch, m.fenced, m.compacted, m.gaps)
 	}
 	return m
 }

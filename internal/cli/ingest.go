@@ -33,6 +33,7 @@ type ingestFlags struct {
 	sec                 securityFlags
 	compactInterval     ingest.Duration
 	compactTarget       ingest.Size
+	isolation, onGap    string
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
@@ -56,6 +57,8 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	f.sec.register(fs)
 	fs.Var(&f.compactInterval, "compact-interval", "compact each held partition this often (default 10m; 0: never)")
 	fs.Var(&f.compactTarget, "compact-target-size", "merge small segments into segments of up to this size (default 64MiB)")
+	fs.StringVar(&f.isolation, "isolation", "", "read_committed (default: records of aborted transactions never land) or read_uncommitted")
+	fs.StringVar(&f.onGap, "on-gap", "", "when offsets the lake lacks are gone from the broker: fail (default: exit naming them) or record (land them in the gaps table and go on)")
 }
 
 // apply overlays the flags that were set onto cfg.
@@ -97,6 +100,10 @@ func (f *ingestFlags) apply(fs *flag.FlagSet, cfg *ingest.Config) error {
 			cfg.CompactInterval = &d
 		case "compact-target-size":
 			cfg.CompactTargetSize = f.compactTarget
+		case "isolation":
+			cfg.Isolation = f.isolation
+		case "on-gap":
+			cfg.OnGap = f.onGap
 		case "fields":
 			for _, kv := range splitList(f.fields) {
 				k, v, ok := cutKV(kv)

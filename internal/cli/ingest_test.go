@@ -65,6 +65,8 @@ func TestIngestBadConfiguration(t *testing.T) {
 			[]string{"THRESHER_INGEST_ROLL_BYTES", "THRESHER_INGEST_SESSION_TIMEOUT", "THRESHER_INGEST_STALL_TIMEOUT", "THRESHER_INGEST_COMPACT_INTERVAL"}},
 		{"bad compaction flags", append([]string{"ingest", "--compact-interval", "5ms", "--compact-target-size", "2GiB"}, okFlags...), nil,
 			[]string{"compact_interval: 5ms must be 0 (off) or at least 1s", "compact_target_size: 2147483648 must be between 1MiB and 1GiB"}},
+		{"bad isolation and on_gap", append([]string{"ingest", "--on-gap", "skip", "--roll-records", "-1"}, okFlags...), map[string]string{"THRESHER_INGEST_ISOLATION": "dirty"},
+			[]string{`isolation: "dirty" must be read_committed or read_uncommitted`, `on_gap: "skip" must be fail or record`, "roll_records:"}},
 		{"no broker reachable", okFlags, nil, []string{"no broker reachable"}},
 		{"lake not writable", []string{"ingest", "--brokers", closedPort(t), "--topic", "t", "--group", "g", "--lake", filepath.Join(notDir, "lake")}, nil,
 			[]string{"lake:", notDir}},
@@ -106,12 +108,14 @@ func readLines(t *testing.T, path string) []string {
 
 func TestIngestCheckGoodConfig(t *testing.T) {
 	t.Setenv("THRESHER_INGEST_ROLL_INTERVAL", "3s")
-	code, out, stderr := run(t, "ingest", "--config", "testdata/config/good.yaml", "--group", "from-flag", "--check")
+	t.Setenv("THRESHER_INGEST_ISOLATION", "read_uncommitted")
+	code, out, stderr := run(t, "ingest", "--config", "testdata/config/good.yaml", "--group", "from-flag", "--on-gap", "fail", "--check")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{"group: from-flag", "text: body", "id: uuid", "roll_bytes: 32MiB", "roll_interval: 3s", "max_value_bytes: 2MiB", "source: source", "stall_timeout: 2m0s",
-		"compact_interval: 30m0s", "compact_target_size: 128MiB"} {
+		"compact_interval: 30m0s", "compact_target_size: 128MiB",
+		"isolation: read_uncommitted", "on_gap: fail"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("effective configuration lacks %q:\n%s", want, out)
 		}
