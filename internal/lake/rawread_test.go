@@ -1,9 +1,11 @@
 package lake
 
 import (
+	"bytes"
 	"os"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/thresher-ml/thresher/schemas"
 )
@@ -100,4 +102,61 @@ func TestReadRawVersion1(t *testing.T) {
 		}
 	}
 	sameAsReadRows(t, data, rows)
+}
+
+// FuzzRawHeaders: any headers (rows split at 0xff bytes, headers at 0xfe,
+// key and value at 0xfd; a header without 0xfd has a null value, a row
+// "\xfc" an empty list) written by the Encoder, over pages and row groups
+// small enough to split rows between them, read back alike through ReadRaw
+// and ReadRows.
+func FuzzRawHeaders(f *testing.F) {
+	f.Add([]byte("trace\xfdabc\xfenull\xfeempty\xfd\xff\xff\xfc\xffk\xfd\x00\x01"))
+	f.Add(bytes.Repeat([]byte("a\xfdb\xfe"), 300))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rows []rawIn
+		for i, row := range bytes.Split(data, []byte{0xff}) {
+			r := rawIn{topic: "t", offset: int64(i), text: "x"}
+			switch {
+			case bytes.Equal(row, []byte{0xfc}):
+				r.headers = []schemas.Header{}
+			case len(row) > 0:
+				for _, h := range bytes.Split(row, []byte{0xfe}) {
+					k, v, ok := bytes.Cut(h, []byte{0xfd})
+					hd := schemas.Header{Key: string(k)}
+					if ok {
+						hd.Value = append([]byte{}, v...)
+					}
+					r.headers = append(r.headers, hd)
+				}
+			}
+			rows = append(rows, r)
+		}
+		for _, r := range rows {
+			for _, h := range r.headers {
+				if !utf8.ValidString(h.Key) {
+					return // keys are strings
+				}
+			}
+		}
+		b := rawBatchOf(rows)
+		defer b.Release()
+		enc, err := NewEncoder[schemas.Raw](schemas.TableRaw, schemas.RawVersion, WithPageSize(64), WithRowGroupRows(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := enc.Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadRows[schemas.Raw](out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rows {
+			if !sameHeaders(got[i].Headers, r.headers) {
+				t.Fatalf("row %d: ReadRows headers %q, want %q", i, got[i].Headers, r.headers)
+			}
+		}
+		sameAsReadRows(t, out, got)
+	})
 }
