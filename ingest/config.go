@@ -50,8 +50,10 @@ type Config struct {
 	// yet: "earliest" (default) or "latest".
 	StartFrom string `yaml:"start_from"`
 
-	// FetchMaxBytes bounds one fetch response; FetchMaxWait is how long the
-	// broker may hold a fetch waiting for data.
+	// FetchMaxBytes bounds one fetch response of one partition (a larger
+	// record still comes whole); about two such responses a partition are
+	// held at once, one being read while the next arrives. FetchMaxWait is
+	// how long the broker may hold a fetch waiting for data.
 	FetchMaxBytes Size     `yaml:"fetch_max_bytes"`
 	FetchMaxWait  Duration `yaml:"fetch_max_wait"`
 
@@ -126,6 +128,13 @@ const (
 	// DefaultCompactInterval merges about 120 segments a partition at the
 	// default roll interval.
 	DefaultCompactInterval = 10 * time.Minute
+	// DefaultFetchMaxBytes is Kafka's max.partition.fetch.bytes default.
+	// On the real stream against the embedded broker (2 cores), 512KiB to
+	// 2MiB fetches land it at 160-245k records/s, 4MiB at 120-128k, 8MiB
+	// at 93-125k with 50 MB more RSS: a partition's client decodes one
+	// whole response while the next one is fetched, so larger responses
+	// cost more memory and overlap less.
+	DefaultFetchMaxBytes = 1 << 20
 )
 
 // SetDefaults fills every unset field with its default.
@@ -156,7 +165,7 @@ func (c *Config) SetDefaults() {
 	if c.StartFrom == "" {
 		c.StartFrom = "earliest"
 	}
-	setSize(&c.FetchMaxBytes, 16<<20)
+	setSize(&c.FetchMaxBytes, DefaultFetchMaxBytes)
 	setDur(&c.FetchMaxWait, 250*time.Millisecond)
 	if c.Isolation == "" {
 		c.Isolation = IsolationReadCommitted
