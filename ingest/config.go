@@ -129,11 +129,12 @@ const (
 	// default roll interval.
 	DefaultCompactInterval = 10 * time.Minute
 	// DefaultFetchMaxBytes is Kafka's max.partition.fetch.bytes default.
-	// On the real stream against the embedded broker (2 cores), 512KiB to
-	// 2MiB fetches land it at 160-245k records/s, 4MiB at 120-128k, 8MiB
-	// at 93-125k with 50 MB more RSS: a partition's client decodes one
-	// whole response while the next one is fetched, so larger responses
-	// cost more memory and overlap less.
+	// On the real stream against the embedded broker (2 cores, see
+	// docs/benchmarks.md), 512KiB to 2MiB fetches land it at a median of
+	// 180-197k records/s, 4MiB at 128k, 16MiB at 118k for 80 MiB more RSS
+	// and 40% more CPU: a partition's client decodes one whole response
+	// while it fetches the next, so larger responses cost more memory and
+	// overlap less.
 	DefaultFetchMaxBytes = 1 << 20
 )
 
