@@ -90,6 +90,20 @@ func rawTexts(lc lakeContent) []string {
 	return out
 }
 
+// checkLake runs the lake checker over dir: no error, no warning.
+func checkLake(t testing.TB, dir string) {
+	t.Helper()
+	rep, err := lake.Check(context.Background(), openLake(t, dir), lake.CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Findings {
+		if f.Severity != lake.SeverityInfo {
+			t.Errorf("lake check: %+v", f)
+		}
+	}
+}
+
 // sameSet fails unless got and want hold the same strings, each once.
 func sameSet(t testing.TB, what string, got, want []string) {
 	t.Helper()
@@ -151,6 +165,7 @@ func TestIngestTransactions(t *testing.T) {
 				t.Fatalf("summary %v, want %d records and 1 DLQ", sum, len(want))
 			}
 			checkCovered(t, lc, highWatermarks(t, b.Addr(), topic, parts))
+			checkLake(t, dir)
 		})
 	}
 }
@@ -329,6 +344,7 @@ func TestIngestOffsetGap(t *testing.T) {
 			}
 			sameSet(t, "raw texts", rawTexts(lc), texts(append(before, after...)))
 			checkCovered(t, lc, map[int32]int64{0: 200})
+			checkLake(t, dir)
 			if len(lc.gaps) != 1 || lc.gaps[0].FirstOffset != 100 || lc.gaps[0].LastOffset != 149 || lc.gaps[0].Topic != topic ||
 				lc.gaps[0].Reason != schemas.GapRetention || time.Since(lc.gaps[0].DetectedAt) > time.Minute || gaps != 1 {
 				t.Fatalf("gaps table %+v, metric %v; want one gap 100-149", lc.gaps, gaps)
@@ -423,6 +439,7 @@ func TestIngestOffsetGapWhileRunning(t *testing.T) {
 			lc := readLake(t, dir, topic)
 			sameSet(t, "raw texts", rawTexts(lc), texts(append(before, after...)))
 			checkCovered(t, lc, map[int32]int64{0: 161})
+			checkLake(t, dir)
 			// The open span ends at 99 (the segments of a new holder
 			// start with its takeover claim, offset 0 alone), the gap
 			// follows, then the rest.
@@ -534,6 +551,7 @@ func TestIngestRollDuringPoll(t *testing.T) {
 	}
 	lc := readLake(t, dir, topic)
 	checkExact(t, lc, map[int32]int64{0: int64(len(recs))})
+	checkLake(t, dir)
 	if len(lc.ranges[schemas.TableRaw][0]) < 3 {
 		t.Fatalf("raw ranges %v: the test needs spans sealed by the roll interval", lc.ranges[schemas.TableRaw][0])
 	}
