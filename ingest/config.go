@@ -92,10 +92,11 @@ type Config struct {
 	ExitOnIdle Duration `yaml:"exit_on_idle"`
 	// DialTimeout bounds the start-up check that a broker is reachable.
 	DialTimeout Duration `yaml:"dial_timeout"`
-	// MemoryLimit is the process's soft memory limit (runtime/debug
-	// SetMemoryLimit; GOMEMLIMIT wins when set): the garbage collector works
-	// harder near it, which keeps RSS under it with the default segment
-	// sizes. Memory use is about two open segments a partition.
+	// MemoryLimit is the member's memory budget (default 512MiB). Fetch
+	// sizes and span sizes shrink to fit it among the partitions the member
+	// holds (see Budget; FetchMaxBytes and RollBytes are then upper bounds),
+	// and it is the process's soft memory limit (runtime/debug
+	// SetMemoryLimit; GOMEMLIMIT wins when set).
 	MemoryLimit Size `yaml:"memory_limit"`
 }
 
@@ -122,7 +123,7 @@ const (
 	DefaultMaxValueBytes = 1 << 20
 	DefaultRollRecords   = 200_000
 	DefaultRollBytes     = 8 << 20
-	DefaultMemoryLimit   = 256 << 20
+	DefaultMemoryLimit   = 512 << 20
 	DefaultRollInterval  = 5 * time.Second
 	DefaultStallTimeout  = 2 * time.Minute
 	// DefaultCompactInterval merges about 120 segments a partition at the

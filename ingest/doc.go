@@ -123,7 +123,25 @@
 // Each partition has a fetch-and-decode goroutine and a committer goroutine
 // that encodes Parquet and writes the lake, so the stages overlap across
 // cores; the hand-off between them is unbuffered, which bounds memory to two
-// spans a partition.
+// spans a partition (see Memory).
+//
+// # Memory
+//
+// memory_limit (default 512MiB) is a budget the member holds, however many
+// partitions it is given: at each generation it is shared among the
+// partitions held (BudgetFor). Each partition holds at once about two fetch
+// responses, its open span (Arrow buffers grow by doubling) and the span
+// being committed with its Parquet encoding, so
+//
+//	share = (memory_limit - min(64MiB, memory_limit/4)) / 2 / partitions
+//	fetch size = roll size = share / 6, at least 64KiB
+//
+// with fetch_max_bytes and roll_bytes as upper bounds (a member with few
+// partitions uses them as configured). Half of the budget after the reserve
+// is left to the garbage collector, whose soft limit is memory_limit too
+// (GOMEMLIMIT wins when set). A record larger than its partition's fetch
+// size still lands: the broker returns the first batch of a fetch whole and
+// the client accepts up to max(fetch_max_bytes, max_value_bytes) plus 1MiB.
 //
 // # Secured clusters
 //

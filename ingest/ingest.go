@@ -108,9 +108,10 @@ type Ingester struct {
 
 // generation is the state of one consumer-group generation of this member.
 type generation struct {
-	g     *kafka.Generation
-	parts map[topicPartition]*partition
-	ready atomic.Bool // every partition knows its position
+	g      *kafka.Generation
+	parts  map[topicPartition]*partition
+	budget Budget      // the memory_limit shared among parts
+	ready  atomic.Bool // every partition knows its position
 }
 
 type topicPartition struct {
@@ -281,7 +282,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 				gen.parts[tp] = &partition{in: in, gen: gen, topic: topic, id: int32(a.ID)}
 			}
 		}
-		in.log.Info("joined generation", "generation", g.ID, "member", g.MemberID, "partitions", len(gen.parts))
+		gen.budget = BudgetFor(cfg, len(gen.parts))
+		in.log.Info("joined generation", "generation", g.ID, "member", g.MemberID, "partitions", len(gen.parts),
+			"fetch_bytes", gen.budget.FetchBytes, "roll_bytes", gen.budget.RollBytes)
 		in.mu.Lock()
 		in.gen = gen
 		in.mu.Unlock()
@@ -824,7 +827,7 @@ func (o *openSpan) add(r *kgo.Record) bool {
 		o.reasons[reason]++
 	}
 	o.bytes += int64(len(r.Value))
-	if o.raw.Len()+o.dlq.Len() >= cfg.RollRecords || o.raw.Bytes()+o.dlq.Bytes() >= int(cfg.RollBytes) {
+	if o.raw.Len()+o.dlq.Len() >= cfg.RollRecords || o.raw.Bytes()+o.dlq.Bytes() >= p.gen.budget.RollBytes {
 		return o.seal()
 	}
 	return true
@@ -857,7 +860,7 @@ func (p *partition) consume(gctx context.Context, o *openSpan) error {
 			next = missing.Last + 1
 			p.next.Store(next)
 		}
-		cl, err := in.newPartitionClient(p.topic, p.id, next)
+		cl, err := in.newPartitionClient(p.topic, p.id, next, p.gen.budget.FetchBytes)
 		if err != nil {
 			return err
 		}
@@ -1199,10 +1202,13 @@ func (in *Ingester) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 }
 
 // newPartitionClient returns a client that consumes one partition from the
-// exact offset at: with the configured isolation, fetch size and wait, the
-// transaction markers kept (their offsets belong to spans), and no reset
-// when the offset is out of range (the fetch reports it instead).
-func (in *Ingester) newPartitionClient(topic string, partition int32, at int64, extra ...kgo.Opt) (*kgo.Client, error) {
+// exact offset at: with the configured isolation and wait, fetches of
+// fetchBytes (the partition's share of the budget), the transaction markers
+// kept (their offsets belong to spans), and no reset when the offset is out
+// of range (the fetch reports it instead). A batch larger than fetchBytes
+// still comes whole: the broker returns the first batch of a fetch complete,
+// and the client accepts it up to the largest fetch or value plus 1MiB.
+func (in *Ingester) newPartitionClient(topic string, partition int32, at int64, fetchBytes int32, extra ...kgo.Opt) (*kgo.Client, error) {
 	cfg := in.cfg
 	isolation := kgo.ReadCommitted()
 	if cfg.Isolation == IsolationReadUncommitted {
@@ -1213,10 +1219,10 @@ func (in *Ingester) newPartitionClient(topic string, partition int32, at int64, 
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchIsolationLevel(isolation),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(int32(cfg.FetchMaxBytes)),
-		kgo.FetchMaxPartitionBytes(int32(cfg.FetchMaxBytes)),
+		kgo.FetchMaxBytes(fetchBytes),
+		kgo.FetchMaxPartitionBytes(fetchBytes),
 		kgo.FetchMaxWait(time.Duration(cfg.FetchMaxWait)),
-		kgo.BrokerMaxReadBytes(int32(max(cfg.FetchMaxBytes+1<<20, 100<<20))),
+		kgo.BrokerMaxReadBytes(int32(max(max(cfg.FetchMaxBytes, cfg.MaxValueBytes)+1<<20, 100<<20))),
 	}
 	opts = append(opts, in.partitionOpts...)
 	return in.newClient(append(opts, extra...)...)
