@@ -59,9 +59,15 @@ func produce(t testing.TB, addr, topic string, values, keys [][]byte) {
 // highWatermarks returns the end offset of every partition of topic.
 func highWatermarks(t testing.TB, addr, topic string, partitions int) map[int32]int64 {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(addr)}
+	return listEnds(t, &kafka.Client{Addr: kafka.TCP(addr)}, topic, partitions)
+}
+
+// listEnds returns the end offset of every partition of topic, asked
+// through c.
+func listEnds(t testing.TB, c *kafka.Client, topic string, partitions int) map[int32]int64 {
+	t.Helper()
 	req := map[string][]kafka.OffsetRequest{}
-	for p := 0; p < partitions; p++ {
+	for p := range partitions {
 		req[topic] = append(req[topic], kafka.LastOffsetOf(p))
 	}
 	res, err := c.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: req})
@@ -224,6 +230,25 @@ func checkExact(t testing.TB, lc lakeContent, hwm map[int32]int64) {
 }
 
 // textsOf returns the sorted "text" fields of JSON lines.
+// checkTexts checks that the raw rows hold exactly the texts of lines.
+func checkTexts(t testing.TB, raw []schemas.Raw, lines [][]byte) {
+	t.Helper()
+	got := make([]string, 0, len(raw))
+	for _, r := range raw {
+		got = append(got, r.Text)
+	}
+	sort.Strings(got)
+	want := textsOf(t, lines)
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("text %d differs (%d bytes, want %d): %.80q", i, len(got[i]), len(want[i]), got[i])
+		}
+	}
+}
+
 func textsOf(t testing.TB, lines [][]byte) []string {
 	t.Helper()
 	out := make([]string, 0, len(lines))

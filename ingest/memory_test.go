@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -312,18 +311,5 @@ func TestIngestRecordLargerThanShare(t *testing.T) {
 	}
 	lc := readLake(t, dir, topic)
 	checkExact(t, lc, highWatermarks(t, b.Addr(), topic, parts))
-	got := make([]string, 0, len(lc.raw))
-	for _, r := range lc.raw {
-		got = append(got, r.Text)
-	}
-	sort.Strings(got)
-	want := textsOf(t, lines)
-	if len(got) != len(want) {
-		t.Fatalf("%d rows, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("text %d differs (%d bytes, want %d)", i, len(got[i]), len(want[i]))
-		}
-	}
+	checkTexts(t, lc.raw, lines)
 }

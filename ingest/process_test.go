@@ -312,20 +312,7 @@ func TestIngestFromKcat(t *testing.T) {
 	}
 	lc := readLake(t, dir, topic)
 	checkExact(t, lc, highWatermarks(t, b.Addr(), topic, 3))
-	got := make([]string, 0, len(lc.raw))
-	for _, r := range lc.raw {
-		got = append(got, r.Text)
-	}
-	sort.Strings(got)
-	want := textsOf(t, lines)
-	if len(got) != len(want) {
-		t.Fatalf("%d rows, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("text %d: %q, want %q", i, got[i], want[i])
-		}
-	}
+	checkTexts(t, lc.raw, lines)
 }
 
 // TestIngestPausedMember pauses one of two members (SIGSTOP) for longer than

@@ -372,20 +372,5 @@ func endOffsets(t testing.TB, addr, topic string, partitions int) map[int32]int6
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr, Timeout: 10 * time.Second}
-	req := map[string][]kafka.OffsetRequest{}
-	for p := range partitions {
-		req[topic] = append(req[topic], kafka.LastOffsetOf(p))
-	}
-	res, err := c.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			t.Fatal(po.Error)
-		}
-		out[int32(po.Partition)] = po.LastOffset
-	}
-	return out
+	return listEnds(t, c, topic, partitions)
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -65,22 +64,7 @@ func securedHighWatermarks(t *testing.T, addr, topic string, partitions int, caF
 	tr := &kafka.Transport{TLS: &tls.Config{RootCAs: pool}, SASL: plain.Mechanism{Username: "bob", Password: "bob-secret"}}
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr}
-	req := map[string][]kafka.OffsetRequest{}
-	for p := range partitions {
-		req[topic] = append(req[topic], kafka.LastOffsetOf(p))
-	}
-	res, err := c.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			t.Fatal(po.Error)
-		}
-		out[int32(po.Partition)] = po.LastOffset
-	}
-	return out
+	return listEnds(t, c, topic, partitions)
 }
 
 // TestIngestSecured produces real records with SASL/PLAIN over TLS and
@@ -121,15 +105,7 @@ func TestIngestSecured(t *testing.T) {
 	}
 	lc := readLake(t, dir, topic)
 	checkExact(t, lc, securedHighWatermarks(t, b.Addr(), topic, parts, files.CA))
-	var got []string
-	for _, r := range lc.raw {
-		got = append(got, r.Text)
-	}
-	want := textsOf(t, lines)
-	sort.Strings(got)
-	if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
-		t.Fatal("the lake's texts differ from the produced records'")
-	}
+	checkTexts(t, lc.raw, lines)
 }
 
 // TestSecurityFailures: wrong credentials, a disabled mechanism, an
