@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -226,6 +227,10 @@ func (c *compaction) table(ctx context.Context, table string, live, superseded [
 	return out, nil
 }
 
+// mergeFinishTimeout bounds the deletes that finish a merge once its
+// segment is put, whatever the caller's context says.
+const mergeFinishTimeout = time.Minute
+
 // merge replaces a run by one segment: put the merged segment, check that
 // no other compaction's segment crosses it, delete the run.
 func (c *compaction) merge(ctx context.Context, table string, run []Segment, merge mergeFunc) (Segment, error) {
@@ -238,6 +243,12 @@ func (c *compaction) merge(ctx context.Context, table string, run []Segment, mer
 	if err := c.s.Put(ctx, key, data); err != nil && !errors.Is(err, ErrExist) {
 		return Segment{}, err
 	}
+	// Once the merged segment is put, finish the merge even if ctx ends
+	// meanwhile (an ingest generation ending, a signal): a run left beside
+	// its merge is read correctly by readers that resolve the partition, but
+	// a plain glob would see its records twice until the next compaction.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mergeFinishTimeout)
+	defer cancel()
 	objs, err := c.s.List(ctx, partitionPrefix(table, c.topic, c.partition))
 	if err != nil {
 		return Segment{}, err
