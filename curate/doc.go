@@ -63,6 +63,29 @@
 // states are kept, with the index objects they name. Readers of the tables
 // take windows up to CommittedWindow.
 //
+// # Target sample
+//
+// Config.Target names a file of texts from the domain the user cares about
+// (ReadTargetFile gives the format: JSON Lines with a non-empty string
+// "text" member, or plain text one record per line; gzip when named .gz;
+// at least MinTargetTexts texts). Config.Validate reads it, and a file that
+// is missing, empty, binary, not the gzip its name says, or holds lines
+// without a usable text is listed with the other configuration problems,
+// naming the first bad line; the error matches ErrTargetFile. The stage
+// fits its target model on those texts when it starts on a lake it has
+// never curated, and records the sample in _curate/target.json before its
+// first window commits:
+//
+//	{"version": 1, "file": "train.jsonl.gz", "texts": 22034,
+//	 "sha256": "<hex SHA-256 of the file's bytes>", "fitted_at": "2025-01-02T03:04:05Z"}
+//
+// ReadTargetInfo reads it back, telling downstream readers (the sampler)
+// whether target_similarity measures a target sample or only the stream's
+// typicality. A start that committed no window leaves it to the next fresh
+// start, which replaces it (or deletes it, without a target); a resume
+// keeps it and the model in the state, and warns when given another target
+// file.
+//
 // # Configuration
 //
 // Config is read from a YAML file (keys as its yaml tags, the dedup and

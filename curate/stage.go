@@ -1,16 +1,11 @@
 package curate
 
 import (
-	"bufio"
 	"cmp"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -41,8 +36,9 @@ type Config struct {
 	Lake   string   `yaml:"lake"`
 	Topics []string `yaml:"topics"` // raw topics to curate; empty: every topic in the lake
 	// Target is an optional file of target-domain texts (JSON Lines with a
-	// "text" field, or plain lines; .gz read transparently). Without it the
-	// target is the stream seen so far.
+	// "text" member, or plain lines; .gz read transparently; at least
+	// MinTargetTexts texts: see ReadTargetFile). Without it the target is
+	// the stream seen so far.
 	Target string `yaml:"target"`
 	// Redact replaces PII spans in curated text with placeholders.
 	Redact bool `yaml:"redact"`
@@ -66,6 +62,10 @@ type Config struct {
 	Dedup         dedup.Config  `yaml:"dedup"`
 	Metrics       MetricsConfig `yaml:"metrics"`
 	TargetBuckets int           `yaml:"target_buckets"`
+
+	// target is the Target file as Validate read it, kept so that the
+	// stage fits its model without reading the file again.
+	target *targetSample
 }
 
 // SetDefaults fills every unset field with its default.
@@ -106,10 +106,14 @@ const DefaultIndexEvery = 1_000_000
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("curate: invalid configuration")
 
-// Validate reports every problem at once.
+// Validate reports every problem at once. It reads the Target file, if
+// any, and keeps its texts for the stage; a bad one is listed with the
+// other problems, and the error then matches ErrTargetFile as well as
+// ErrConfig.
 func (c *Config) Validate() error {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	var targetErr error
 	if c.Lake == "" {
 		add("lake: a lake folder is required")
 	}
@@ -119,9 +123,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Target != "" {
-		if _, err := os.Stat(c.Target); err != nil {
-			add("target: %v", err)
+		if c.target == nil || c.target.path != c.Target {
+			c.target = readTargetSample(c.Target)
 		}
+		if targetErr = c.target.err; targetErr != nil {
+			add("target: %s", strings.TrimPrefix(targetErr.Error(), ErrTargetFile.Error()+": "))
+		}
+	} else {
+		c.target = nil
 	}
 	if c.WindowRecords < 1 {
 		add("window_records: %d must be positive", c.WindowRecords)
@@ -166,8 +175,22 @@ func (c *Config) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w:\n  - %s", ErrConfig, strings.Join(errs, "\n  - "))
+	err := &configError{msg: fmt.Sprintf("%v:\n  - %s", ErrConfig, strings.Join(errs, "\n  - ")), errs: []error{ErrConfig}}
+	if targetErr != nil {
+		err.errs = append(err.errs, targetErr)
+	}
+	return err
 }
+
+// configError lists every problem of a Config; it matches ErrConfig and,
+// when the target file is one of the problems, ErrTargetFile.
+type configError struct {
+	msg  string
+	errs []error
+}
+
+func (e *configError) Error() string   { return e.msg }
+func (e *configError) Unwrap() []error { return e.errs }
 
 // Stage is the curate stage: it tails raw segments and writes the audit,
 // curated and curriculum tables, one window at a time.
@@ -225,15 +248,7 @@ func (s *Stage) load(ctx context.Context) error {
 	s.target = NewTarget(s.cfg.TargetBuckets)
 	if len(objs) == 0 {
 		s.st = &state{Version: stateVersion, Cursor: map[string]int64{}, Difficulty: newDifficulty(s.cfg.Weights)}
-		if s.cfg.Target != "" {
-			texts, err := readTexts(s.cfg.Target)
-			if err != nil {
-				return fmt.Errorf("curate: target: %w", err)
-			}
-			s.target.FitTarget(texts)
-			s.log.Info("target model fitted", "file", s.cfg.Target, "texts", len(texts))
-		}
-		return nil
+		return s.fitTarget(ctx)
 	}
 	last := objs[len(objs)-1].Key
 	data, err := s.store.Get(ctx, last)
@@ -268,7 +283,52 @@ func (s *Stage) load(ctx context.Context) error {
 	s.committed.Store(st.Seq)
 	s.total.Store(st.Records)
 	s.log.Info("resumed", "window", st.Seq, "records", st.Records, "index_window", st.IndexSeq)
+	s.checkTarget(ctx)
 	return nil
+}
+
+// fitTarget fits the target model on a fresh start: on the Target file's
+// texts, recorded in _curate/target.json before any window commits, or on
+// nothing (the stream itself is the target). A record left by an earlier
+// start that committed no window is replaced, or deleted without a target.
+func (s *Stage) fitTarget(ctx context.Context) error {
+	smp := s.cfg.target
+	s.cfg.target = nil // the texts are not needed past this
+	if smp == nil {
+		if err := s.store.Delete(ctx, targetKey); err != nil {
+			return fmt.Errorf("curate: deleting %s: %w", targetKey, err)
+		}
+		return nil
+	}
+	s.target.FitTarget(smp.texts)
+	info, err := writeTargetInfo(ctx, s.store, smp, time.Now())
+	if err != nil {
+		return err
+	}
+	s.log.Info("target model fitted", "file", smp.path, "texts", info.Texts, "sha256", info.SHA256)
+	return nil
+}
+
+// checkTarget warns when a resumed stage is given a target file other than
+// the one its model was fitted on: the model comes from the state, so the
+// file is not read again.
+func (s *Stage) checkTarget(ctx context.Context) {
+	smp := s.cfg.target
+	s.cfg.target = nil
+	if smp == nil {
+		return
+	}
+	info, ok, err := ReadTargetInfo(ctx, s.store)
+	switch {
+	case err != nil:
+		s.log.Warn("target record unreadable", "err", err)
+	case !ok:
+		s.log.Warn("target file ignored: this lake's target model was fitted on the stream, not on a target file; curate a new lake to use it",
+			"file", smp.path)
+	case info.SHA256 != smp.sha256:
+		s.log.Warn("target file ignored: it differs from the one this lake's target model was fitted on; curate a new lake to use it",
+			"file", smp.path, "fitted_on", info.File, "fitted_at", info.FittedAt)
+	}
 }
 
 // replay brings the dedup index from the end of window from to the end of
@@ -747,45 +807,6 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		case <-time.After(s.cfg.Poll):
 		}
 	}
-}
-
-// readTexts reads the texts of a target file: JSON Lines with a "text"
-// field, or plain lines.
-func readTexts(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, err
-		}
-		defer gz.Close()
-		r = gz
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var out []string
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if line[0] == '{' {
-			var v struct {
-				Text *string `json:"text"`
-			}
-			if json.Unmarshal([]byte(line), &v) == nil && v.Text != nil {
-				out = append(out, *v.Text)
-				continue
-			}
-		}
-		out = append(out, line)
-	}
-	return out, sc.Err()
 }
 
 // stageMetrics are the Prometheus series of the stage.

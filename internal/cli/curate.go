@@ -30,7 +30,7 @@ func runCurate(ctx context.Context, e *env, args []string) error {
 		curateEnvPrefix+"<KEY> variables override it, flags override both)")
 	fs.StringVar(&flags.Lake, "lake", "", "lake `folder` to curate (its raw table) and write to")
 	topics := fs.String("topic", "", "raw topic(s) to curate, `name[,name]` (default every topic)")
-	fs.StringVar(&flags.Target, "target", "", "target-domain texts, a JSONL (\"text\" field) or text `file`, .gz allowed; default: the stream itself")
+	fs.StringVar(&flags.Target, "target", "", "target-domain texts, a JSONL (\"text\" member) or text `file`, .gz allowed, at least 10 texts; default: the stream itself")
 	fs.BoolVar(&flags.Redact, "redact", false, "replace PII in curated text with placeholders such as [EMAIL]")
 	fs.IntVar(&flags.WindowRecords, "window-records", 0, "input records per window, one commit of every table (default 100000)")
 	fs.DurationVar(&flags.ExitOnIdle, "exit-on-idle", 0, "exit after no new raw segment for this `duration` (0: run until stopped)")

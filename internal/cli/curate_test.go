@@ -2,8 +2,11 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/thresher-ml/thresher/internal/realtest"
 )
 
 func TestCurateConfiguration(t *testing.T) {
@@ -39,6 +42,39 @@ func TestCurateConfiguration(t *testing.T) {
 	}
 	if code, out, _ := run(t, "audit", "--lake", lakeDir); code != ExitOK || !strings.Contains(out, "no audit yet") {
 		t.Fatalf("audit of an empty lake: %d %q", code, out)
+	}
+}
+
+// TestCurateBadTarget: a bad --target file stops curate at start, with
+// --check and without, exit code 2, listed with the other problems; a good
+// one (a task's train file) passes.
+func TestCurateBadTarget(t *testing.T) {
+	lakeDir, dir := t.TempDir(), t.TempDir()
+	empty := filepath.Join(dir, "empty.jsonl")
+	noText := filepath.Join(dir, "labels.jsonl")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(noText, []byte(strings.Repeat(`{"label": "x"}`+"\n", 12)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ file, says string }{
+		{empty, "empty.jsonl: empty file"},
+		{noText, `labels.jsonl line 1: JSON object without a "text" member; 12 of 12 lines are bad`},
+	} {
+		for _, check := range []string{"--check", "--exit-on-idle=10ms"} {
+			code, _, stderr := run(t, "curate", "--lake", lakeDir, "--target", c.file, "--drop", "nonsense", check)
+			if code != ExitUsage || !strings.Contains(stderr, "- target: "+filepath.Join(dir, c.says)) || !strings.Contains(stderr, "- drop: ") {
+				t.Errorf("%s %s: exit %d, want %d listing the target and the drop problems:\n%s", c.file, check, code, ExitUsage, stderr)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(lakeDir, "_curate")); !os.IsNotExist(err) {
+		t.Fatalf("a refused start wrote to the lake: %v", err)
+	}
+	good := realtest.Data(t, "tasks/fortune_cat/train.jsonl.gz")
+	if code, out, stderr := run(t, "curate", "--lake", lakeDir, "--target", good, "--check"); code != ExitOK || !strings.Contains(out, "target: "+good) {
+		t.Fatalf("good target: exit %d:\n%s%s", code, out, stderr)
 	}
 }
 
