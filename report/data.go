@@ -82,6 +82,7 @@ type auditRow struct {
 	CharEntropy float32   `parquet:"char_entropy"`
 	WordEntropy float32   `parquet:"word_entropy"`
 	Difficulty  float32   `parquet:"difficulty"`
+	TargetSim   float32   `parquet:"target_similarity"`
 }
 
 // record is an audit row held compactly.
@@ -92,6 +93,7 @@ type record struct {
 	words       int32
 	charH, word float32
 	difficulty  float32
+	targetSim   float32
 }
 
 // Decisions, as record.decision.
@@ -136,6 +138,10 @@ type lakeData struct {
 	history    []schemas.TrainHistory
 	evals      []schemas.Eval
 
+	// target describes the target sample curate fitted, when it did.
+	target   curate.TargetInfo
+	targeted bool
+
 	// errors met while reading each part, by section id.
 	errs map[string]error
 }
@@ -149,6 +155,9 @@ func (d *lakeData) loadCurate(ctx context.Context, store lake.Store) error {
 	d.committed = committed
 	if committed == 0 {
 		return nil
+	}
+	if d.target, d.targeted, err = curate.ReadTargetInfo(ctx, store); err != nil {
+		d.errs[secBalance] = err
 	}
 	keys, err := committedKeys(ctx, store, schemas.TableAuditRecords, committed)
 	if err != nil {
@@ -175,6 +184,7 @@ func (d *lakeData) loadCurate(ctx context.Context, store lake.Store) error {
 			d.records = append(d.records, record{
 				ts: r.KafkaTS.UnixMilli(), domain: i, decision: decisionCode(r.Decision),
 				words: r.LengthWords, charH: r.CharEntropy, word: r.WordEntropy, difficulty: r.Difficulty,
+				targetSim: r.TargetSim,
 			})
 		}
 	}

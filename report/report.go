@@ -72,6 +72,7 @@ import (
 	"time"
 
 	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/sampler"
 	"github.com/thresher-ml/thresher/schemas"
 )
 
@@ -101,6 +102,10 @@ type Options struct {
 	Seed uint64 `yaml:"seed"`
 	// Buckets is the number of time buckets of the timeline (DefaultBuckets).
 	Buckets int `yaml:"buckets"`
+	// TargetWeight is the sampler's target_weight the domain balance
+	// section shows the favoured shares for, on a lake curated with a
+	// target sample (0: the sampler's default; negative: off).
+	TargetWeight float64 `yaml:"target_weight"`
 	// Log receives what Build notices (nil: discarded).
 	Log *slog.Logger `yaml:"-"`
 }
@@ -112,6 +117,9 @@ func (o *Options) SetDefaults() {
 	}
 	if o.Seed == 0 {
 		o.Seed = DefaultSeed
+	}
+	if o.TargetWeight == 0 {
+		o.TargetWeight = sampler.DefaultTargetWeight
 	}
 	if o.Buckets == 0 {
 		o.Buckets = DefaultBuckets
@@ -232,7 +240,7 @@ func Build(ctx context.Context, store lake.Store, w io.Writer, opts Options) (*S
 	sum := &Summary{Steps: -1, Windows: d.committed, Domains: len(d.domains)}
 	p.add(timelineSection(d, opts))
 	p.add(distributionsSection(d))
-	p.add(balanceSection(d, sum))
+	p.add(balanceSection(d, sum, opts))
 	p.add(curriculumSection(d))
 	p.add(trainingSection(d, sum))
 	p.add(probesSection(d, sum))

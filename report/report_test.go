@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thresher-ml/thresher/curate"
 	"github.com/thresher-ml/thresher/eval"
 	"github.com/thresher-ml/thresher/internal/curatetest"
 	"github.com/thresher-ml/thresher/internal/lake"
@@ -471,5 +472,59 @@ func TestBuildCancelled(t *testing.T) {
 	cancel()
 	if _, err := report.Build(ctx, store, &bytes.Buffer{}, report.Options{}); err == nil || ctx.Err() == nil {
 		t.Fatalf("Build on a cancelled context: %v", err)
+	}
+}
+
+// TestBuildTargetedLake: on a lake curated with a target sample (the
+// debian_section task's train texts), the domain balance section shows
+// what target weighting favours: the software domain above its share.
+func TestBuildTargetedLake(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := lake.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	curatetest.WriteRaw(t, store, realtest.CorpusLines(t, 6000), 2, 1000)
+	var target []byte
+	for _, l := range realtest.Lines(t, realtest.Data(t, "tasks/debian_section/train.jsonl.gz"), 400) {
+		target = append(append(target, l...), '\n')
+	}
+	tf := filepath.Join(t.TempDir(), "target.jsonl")
+	if err := os.WriteFile(tf, target, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := curate.Config{Lake: dir, WindowRecords: 3000, Poll: 10 * time.Millisecond, ExitOnIdle: time.Millisecond, Target: tf}
+	cfg.SetDefaults()
+	st, err := curate.New(ctx, cfg, store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		weight float64
+		want   *regexp.Regexp
+	}{
+		{0, regexp.MustCompile(`<td>software</td><td>\d+</td><td>([0-9.]+)%</td><td>([0-9.]+)%</td><td>([0-9.]+)&times;</td>`)},
+		{-1, regexp.MustCompile(`Target weighting is off`)},
+	} {
+		var page bytes.Buffer
+		if _, err := report.Build(ctx, store, &page, report.Options{Sample: -1, TargetWeight: c.weight}); err != nil {
+			t.Fatal(err)
+		}
+		m := c.want.FindStringSubmatch(page.String())
+		if m == nil {
+			t.Fatalf("target_weight %v: the balance section does not show the target weighting", c.weight)
+		}
+		if len(m) == 4 {
+			kept, _ := strconv.ParseFloat(m[1], 64)
+			w, _ := strconv.ParseFloat(m[2], 64)
+			t.Logf("software: %s%% of the kept records, %s%% with target weighting (%s×)", m[1], m[2], m[3])
+			if !(w > 1.2*kept) {
+				t.Errorf("software is not favoured: %v%% of the kept records, %v%% weighted", kept, w)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/thresher-ml/thresher/internal/lake"
+	"github.com/thresher-ml/thresher/sampler"
 	"github.com/thresher-ml/thresher/schemas"
 	"github.com/thresher-ml/thresher/train"
 )
@@ -195,7 +196,7 @@ type domainAgg struct {
 	vocab                                     int64
 }
 
-func balanceSection(d *lakeData, sum *Summary) *section {
+func balanceSection(d *lakeData, sum *Summary, opts Options) *section {
 	s := newSection(secBalance, "Domain balance",
 		"From audit/summary, summed over the curate windows: how the input divides among domains, what dedup and filtering left of each, and how far each is from the target.")
 	if err := d.errs[secBalance]; err != nil && len(d.summary) == 0 {
@@ -304,7 +305,54 @@ func balanceSection(d *lakeData, sum *Summary) *section {
 	}
 	t.WriteString(`</table>`)
 	s.Tables = append(s.Tables, template.HTML(t.String()))
+	if d.targeted {
+		targetTable(s, d, opts.TargetWeight)
+	}
 	return s
+}
+
+// targetTable shows, on a lake curated with a target sample, what target
+// weighting favours: each domain's share of the kept records against its
+// share of their target weights (sampler.TargetRecordWeight), which is
+// the domain's share of the proportional mixture once the sampler weighs
+// records by their similarity to the target.
+func targetTable(s *section, d *lakeData, beta float64) {
+	kept := make([]float64, len(d.domains))
+	mass := make([]float64, len(d.domains))
+	var nk, nm float64
+	for _, r := range d.records {
+		if r.decision != decKept {
+			continue
+		}
+		w := sampler.TargetRecordWeight(beta, r.targetSim)
+		kept[r.domain]++
+		mass[r.domain] += w
+		nk++
+		nm += w
+	}
+	if nk == 0 {
+		return
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, `<p>Target sample: %s (%d texts, fitted %s). `, esc(d.target.File), d.target.Texts, d.target.FittedAt.UTC().Format(time.RFC3339))
+	if beta > 0 {
+		fmt.Fprintf(&t, `With target_weight %g the sampler counts each kept record exp(%g &times; target similarity) instead of 1, so a domain's share of the proportional mixture moves from its share of the kept records to its share of their weights:</p>`, beta, beta)
+	} else {
+		t.WriteString(`Target weighting is off (target_weight negative): the mixture does not favour the target.</p>`)
+	}
+	t.WriteString(`<table><tr><th>domain</th><th>kept records</th><th>share of kept</th><th>share with target weighting</th><th>favoured</th></tr>`)
+	for i, n := range d.domains {
+		if kept[i] == 0 {
+			continue
+		}
+		a, b := kept[i]/nk, mass[i]/nm
+		if beta <= 0 {
+			b = a
+		}
+		fmt.Fprintf(&t, `<tr><td>%s</td><td>%.0f</td><td>%.1f%%</td><td>%.1f%%</td><td>%.2f&times;</td></tr>`, esc(n), kept[i], 100*a, 100*b, b/a)
+	}
+	t.WriteString(`</table>`)
+	s.Tables = append(s.Tables, template.HTML(t.String()))
 }
 
 func curriculumSection(d *lakeData) *section {

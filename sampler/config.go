@@ -3,6 +3,7 @@ package sampler
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ const (
 	DefaultViews              = ViewsSplit
 	DefaultMaskToken          = "[MASK]"
 	DefaultNegatives          = 32
+	DefaultTargetWeight       = 1.0
+	DefaultNoveltyBoost       = 0.0 // off
+	DefaultNoveltyExamples    = 200_000
 	DefaultNegativePool       = 4096
 )
 
@@ -65,6 +69,20 @@ type Config struct {
 	// Weights of the fixed mixture, by domain; "*" weighs every domain not
 	// listed (default 0: not sampled).
 	Weights map[string]float64 `yaml:"weights,omitempty"`
+	// TargetWeight β steers the mixture towards a target domain when the
+	// lake was curated with a target sample (curate --target): each record
+	// counts exp(β × target_similarity) in its domain's size n_d instead
+	// of 1, so a domain's share follows its importance mass as in DSIR
+	// importance resampling. Negative turns it off; on a lake curated
+	// without a target it has no effect.
+	TargetWeight float64 `yaml:"target_weight"`
+	// NoveltyBoost B lets a domain that was sampled less than its mixture
+	// share over the last NoveltyExamples examples (a domain that just
+	// appeared in the stream) catch up: its weight is multiplied by
+	// 1 + B × (1 - recent share / mixture share), while the deficit
+	// lasts. Negative (or 0) turns it off.
+	NoveltyBoost    float64 `yaml:"novelty_boost"`
+	NoveltyExamples int64   `yaml:"novelty_examples"`
 
 	// Pacing selects the plan's pacing (linear, root, step) or none.
 	Pacing string `yaml:"pacing"`
@@ -156,6 +174,15 @@ func (c *Config) SetDefaults() {
 	if c.Negatives == 0 {
 		c.Negatives = DefaultNegatives
 	}
+	if c.TargetWeight == 0 {
+		c.TargetWeight = DefaultTargetWeight
+	}
+	if c.NoveltyBoost == 0 {
+		c.NoveltyBoost = DefaultNoveltyBoost
+	}
+	if c.NoveltyExamples == 0 {
+		c.NoveltyExamples = DefaultNoveltyExamples
+	}
 	if c.NegativePool == 0 {
 		c.NegativePool = DefaultNegativePool
 	}
@@ -217,6 +244,15 @@ func (c *Config) Validate() error {
 	if c.CurriculumExamples < 1 {
 		add("curriculum_examples: %d must be positive", c.CurriculumExamples)
 	}
+	if math.IsNaN(c.TargetWeight) || c.TargetWeight > 20 {
+		add("target_weight: %v must be at most 20 (negative: off)", c.TargetWeight)
+	}
+	if math.IsNaN(c.NoveltyBoost) || c.NoveltyBoost > 100 {
+		add("novelty_boost: %v must be at most 100 (negative or 0: off)", c.NoveltyBoost)
+	}
+	if c.NoveltyExamples < 1 {
+		add("novelty_examples: %d must be positive", c.NoveltyExamples)
+	}
 	if !(c.ReplayRatio <= 1) {
 		add("replay_ratio: %v must be at most 1 (negative: no replay)", c.ReplayRatio)
 	}
@@ -271,6 +307,12 @@ func (c *Config) replayN() int {
 	n := int(c.ReplayRatio*float64(c.BatchSize) + 0.5)
 	return min(n, c.BatchSize)
 }
+
+// targetWeight returns β, 0 when off.
+func (c *Config) targetWeight() float64 { return max(c.TargetWeight, 0) }
+
+// noveltyBoost returns B, 0 when off.
+func (c *Config) noveltyBoost() float64 { return max(c.NoveltyBoost, 0) }
 
 func (c *Config) negatives() int { return max(c.Negatives, 0) }
 

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
+	"maps"
 	"math"
 	"slices"
 	"sort"
 	"time"
 )
 
-// Cursor format, version 1 (all integers unsigned varints unless said):
+// Cursor format, version 2 (all integers unsigned varints unless said):
 //
 //	magic        "TSMC" (4 bytes), then version
 //	config       fingerprint of the Config (8 bytes, little endian)
@@ -25,13 +26,16 @@ import (
 //	ring         length, next slot, then the seq of each record (load order)
 //	emitted      count, then per domain: domain (length, bytes), examples
 //	histograms   33 word-entropy bins, 12 length bins
+//	recent       count, then per domain: domain (length, bytes), share
+//	             (float64 bits, 8 bytes LE); version 2 only
 //	crc          CRC-32C of everything before it (4 bytes, little endian)
 //
 // Pool, reservoir and queue members are not stored: they are functions of
-// the windows loaded, rebuilt by reading windows 1..window again.
+// the windows loaded, rebuilt by reading windows 1..window again. Version 1
+// (no recent shares) is still read: the shares start empty.
 const (
 	cursorMagic   = "TSMC"
-	cursorVersion = 1
+	cursorVersion = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -105,6 +109,12 @@ func (s *Sampler) Cursor() ([]byte, error) {
 	}
 	for _, v := range s.lenHist {
 		b = binary.AppendUvarint(b, uint64(v))
+	}
+	names = slices.Sorted(maps.Keys(s.recent))
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, k := range names {
+		b = appendBytes(b, []byte(k))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.recent[k]))
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
@@ -189,6 +199,7 @@ type cursorState struct {
 	ring                                                []int64
 	ringNext                                            int
 	emitted                                             map[string]int64
+	recent                                              map[string]float64
 	ent                                                 [entBins]int64
 	len                                                 [lenBins]int64
 }
@@ -202,10 +213,11 @@ func decodeCursor(data []byte) (*cursorState, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch (torn or corrupt)", ErrCursor)
 	}
 	r := &cursorReader{b: body[len(cursorMagic):]}
-	if v := r.uvarint("version", math.MaxUint32); r.err == nil && v != cursorVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCursor, v, cursorVersion)
+	v := r.uvarint("version", math.MaxUint32)
+	if r.err == nil && (v < 1 || v > cursorVersion) {
+		return nil, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrCursor, v, cursorVersion)
 	}
-	c := &cursorState{emitted: map[string]int64{}}
+	c := &cursorState{emitted: map[string]int64{}, recent: map[string]float64{}}
 	c.fingerprint = r.fixed64("config fingerprint")
 	c.started = r.uvarint("started", 1) == 1
 	c.window = r.int("window")
@@ -241,6 +253,17 @@ func decodeCursor(data []byte) (*cursorState, error) {
 	}
 	for i := range c.len {
 		c.len[i] = r.int("length bin")
+	}
+	if v >= 2 {
+		nr := r.uvarint("recent count", uint64(len(r.b)))
+		for i := uint64(0); i < nr && r.err == nil; i++ {
+			k := string(r.bytes("domain", 1<<16))
+			x := math.Float64frombits(r.fixed64("recent share"))
+			if !(x >= 0 && x <= 1) {
+				r.fail(fmt.Sprintf("recent share %v of %q", x, k))
+			}
+			c.recent[k] = x
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(fmt.Sprintf("%d trailing bytes", len(r.b)))
@@ -319,6 +342,7 @@ func (s *Sampler) Restore(cursor []byte) error {
 	s.batches, s.examples, s.replayed, s.epoch = c.batches, c.examples, c.replayed, c.epoch
 	s.ring, s.ringNext = ring, next
 	s.emitted = c.emitted
+	s.recent = c.recent
 	s.entHist, s.lenHist = c.ent, c.len
 	s.lastPoll = time.Now()
 	s.publish()

@@ -39,6 +39,24 @@
 // the domain's eligible pool records; then a stage of that domain ∝ its
 // eligible records; then the next record of that (domain, stage) queue.
 //
+// Target weighting. On a lake curated with a target sample (curate
+// --target, which leaves _curate/target.json), each record weighs
+// w = exp(TargetWeight × target_similarity) (TargetRecordWeight), in the
+// manner of DSIR importance resampling: n_d becomes the domain's summed
+// weights, and a queue keeps a drawn record with probability
+// min(1, w / w90), w90 being the 90th percentile of its live records'
+// weights (a record it does not keep is consumed for the pass). So a
+// record's chance to be drawn follows its capped importance weight, and a
+// domain's share its importance mass. Status().Mixture and BaseMixture
+// show each domain's share with and without the levers.
+//
+// Novelty boost. A domain sampled less than its mixture share recently (a
+// domain that just appeared in the stream) catches up: with a_d its share
+// of the last ~NoveltyExamples examples (an exponential moving average)
+// and p_d its mixture share, its weight is multiplied by
+// 1 + NoveltyBoost × max(0, 1 - a_d/p_d). The deficit closes as the
+// domain is drawn, and the mixture returns to p_d.
+//
 // Epochs. A queue draws its records without replacement in a shuffled
 // order (a seeded hash of epoch and record), so each record is used once
 // per pass; at the end of a pass it starts the next in a new order. A

@@ -23,7 +23,9 @@ type rec struct {
 	charEnt   float32
 	wordEnt   float32
 	lenWords  int32
-	dead      bool // evicted from the pool
+	tsim      float32 // target_similarity as curated
+	weight    float64 // mixture weight: 1, or exp(TargetWeight × tsim) when the lake has a target
+	dead      bool    // evicted from the pool
 }
 
 // maxStage bounds the stages the sampler tracks; higher stages count as it.
@@ -82,7 +84,49 @@ type queue struct {
 	pos     int // members[:pos] are consumed
 	live    int // members not dead
 	dead    int
-	used    int // live members consumed in this pass
+	used    int     // live members consumed in this pass
+	mass    float64 // sum of the live members' weights
+	ref     float64 // acceptance reference: the live weights' 90th percentile
+}
+
+// remass recounts the live members' weights (sums kept by add and evict
+// drift by rounding; a recount bounds it) and their acceptance reference.
+func (q *queue) remass() {
+	q.mass, q.ref = 0, 1
+	uniform := true
+	for _, e := range q.members {
+		if !e.r.dead {
+			q.mass += e.r.weight
+			uniform = uniform && e.r.weight == 1
+		}
+	}
+	if uniform {
+		return
+	}
+	ws := make([]float64, 0, q.live)
+	for _, e := range q.members {
+		if !e.r.dead {
+			ws = append(ws, e.r.weight)
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
+	slices.Sort(ws)
+	q.ref = ws[len(ws)*9/10]
+}
+
+// accept reports whether a drawn member is kept: with probability
+// min(1, weight/ref), from a seeded hash of its place in this pass's order,
+// so that within a queue records are drawn in proportion to their (capped)
+// weights: importance resampling. Every member is kept when the weights
+// are uniform.
+func (q *queue) accept(seed uint64, e entry) bool {
+	if e.r.weight >= q.ref {
+		return true
+	}
+	u := float64(mix64(seed^e.h^0x2545f4914f6cdd1d)>>11) / (1 << 53)
+	return u < e.r.weight/q.ref
 }
 
 // remaining returns the live records not yet drawn in this pass.
@@ -103,6 +147,7 @@ func (q *queue) evict(seed uint64, r *rec) {
 	r.dead = true
 	q.live--
 	q.dead++
+	q.mass -= r.weight
 	if !q.after(entry{orderKey(seed, q.epoch, r.seq), r}) {
 		q.used--
 	}
@@ -156,6 +201,7 @@ func (q *queue) add(seed uint64, rs []*rec) {
 	q.live += len(rs)
 	q.seek()
 	q.countUsed()
+	q.remass()
 }
 
 // compact drops dead members once they outnumber the live ones.
@@ -172,13 +218,17 @@ func (q *queue) compact() {
 	clear(q.members[len(out):])
 	q.members, q.dead = out, 0
 	q.seek()
+	q.remass()
 }
 
-// next returns the next live record, starting a new epoch (a fresh order)
-// when the current one is used up. It returns nil when the queue has no
-// live record.
+// next returns the next live record the queue accepts (see accept),
+// starting a new epoch (a fresh order) when the current one is used up; a
+// member it does not accept is consumed for this pass. After four passes
+// without an accepted member it returns the last live one. It returns nil
+// when the queue has no live record.
 func (q *queue) next(seed uint64) *rec {
-	for range 2 {
+	var last *rec
+	for range 4 {
 		for q.pos < len(q.members) {
 			e := q.members[q.pos]
 			q.pos++
@@ -187,14 +237,17 @@ func (q *queue) next(seed uint64) *rec {
 			}
 			q.any, q.lastH, q.lastSeq = true, e.h, e.r.seq
 			q.used++
-			return e.r
+			if q.accept(seed, e) {
+				return e.r
+			}
+			last = e.r
 		}
 		if q.live == 0 {
 			return nil
 		}
 		q.newEpoch(seed)
 	}
-	return nil
+	return last
 }
 
 func (q *queue) newEpoch(seed uint64) {
@@ -295,6 +348,18 @@ func (d *domainState) queue(stage int32, epoch int64) *queue {
 		d.queues[stage] = q
 	}
 	return q
+}
+
+// mass returns the summed weights of the live records of stages below
+// open (every stage when all is set).
+func (d *domainState) mass(open int, all bool) float64 {
+	var m float64
+	for s, q := range d.queues {
+		if q != nil && (all || s < open) {
+			m += q.mass
+		}
+	}
+	return m
 }
 
 // live returns the live records of stages below open (every stage when

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -73,8 +74,16 @@ type Status struct {
 	Competence       float64          `json:"competence"`
 	PlanVersion      int64            `json:"plan_version"`
 	Domains          map[string]int64 `json:"domains"` // examples emitted per domain
-	Drift            Drift            `json:"drift"`
-	PollError        string           `json:"poll_error,omitempty"` // the last failure to read the lake, cleared by a success
+	// Mixture is each domain's probability for the next fresh example,
+	// and BaseMixture what it would be without target weighting and the
+	// novelty boost: their ratio is how much a domain is favoured.
+	Mixture     map[string]float64 `json:"mixture"`
+	BaseMixture map[string]float64 `json:"base_mixture"`
+	// Targeted is set when the lake was curated with a target sample and
+	// TargetWeight steers the mixture.
+	Targeted  bool   `json:"targeted"`
+	Drift     Drift  `json:"drift"`
+	PollError string `json:"poll_error,omitempty"` // the last failure to read the lake, cleared by a success
 }
 
 // Errors.
@@ -113,6 +122,8 @@ type Sampler struct {
 
 	batches, examples, replayed, epoch int64
 	emitted                            map[string]int64
+	recent                             map[string]float64 // each domain's share of the last NoveltyExamples examples (EMA)
+	targeted                           bool               // a loaded window's lake has a target sample
 	entHist                            [entBins]int64
 	lenHist                            [lenBins]int64
 	newest                             windowHist
@@ -161,6 +172,8 @@ func (s *Sampler) init() {
 	s.ring, s.ringNext = nil, 0
 	s.batches, s.examples, s.replayed, s.epoch = 0, 0, 0, 0
 	s.emitted = map[string]int64{}
+	s.recent = map[string]float64{}
+	s.targeted = false
 	s.entHist, s.lenHist = [entBins]int64{}, [lenBins]int64{}
 	s.newest = windowHist{}
 }
@@ -181,10 +194,9 @@ func (s *Sampler) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
-	st.Domains = make(map[string]int64, len(s.status.Domains))
-	for k, v := range s.status.Domains {
-		st.Domains[k] = v
-	}
+	st.Domains = maps.Clone(s.status.Domains)
+	st.Mixture = maps.Clone(s.status.Mixture)
+	st.BaseMixture = maps.Clone(s.status.BaseMixture)
 	return st
 }
 
@@ -254,15 +266,21 @@ func (s *Sampler) catchUp(ctx context.Context, limit int64, need map[int64]*rec)
 
 // loadedWindow is one window as read from the lake.
 type loadedWindow struct {
-	seq  int64
-	rows []schemas.Curated
-	plan []schemas.CurriculumPlan
+	seq      int64
+	rows     []schemas.Curated
+	plan     []schemas.CurriculumPlan
+	targeted bool // the lake's curate fitted a target sample
 }
 
 // readWindow reads the curated rows and the curriculum plan of window w (a
 // window that kept no record has no curated file).
 func readWindow(ctx context.Context, store lake.Store, w int64) (loadedWindow, error) {
 	lw := loadedWindow{seq: w}
+	_, targeted, err := curate.ReadTargetInfo(ctx, store)
+	if err != nil {
+		return lw, fmt.Errorf("sampler: window %d: %w", w, err)
+	}
+	lw.targeted = targeted
 	data, err := store.Get(ctx, curate.WindowKey(schemas.TableCurated, w))
 	switch {
 	case errors.Is(err, lake.ErrNotExist):
@@ -371,6 +389,10 @@ func (s *Sampler) integrate(lw loadedWindow, need map[int64]*rec) {
 		return // already integrated (or out of order: never)
 	}
 	s.window = lw.seq
+	if lw.targeted && !s.targeted {
+		s.targeted = true
+		s.retarget()
+	}
 	if lw.plan != nil {
 		s.plan = newPlan(lw.plan, s.cfg.Pacing)
 	}
@@ -396,7 +418,9 @@ func (s *Sampler) integrate(lw loadedWindow, need map[int64]*rec) {
 			cluster: strings.Clone(row.ClusterID), domain: s.internStr(row.Domain), text: strings.Clone(row.Text),
 			rawStage: row.CurriculumStage, stage: min(maxStage, max(0, row.CurriculumStage)),
 			diff: row.Difficulty, charEnt: row.CharEntropy, wordEnt: row.WordEntropy, lenWords: row.LengthWords,
+			tsim: row.TargetSimilarity,
 		}
+		r.weight = s.targetWeightOf(r)
 		s.nextSeq++
 		if need != nil {
 			if _, ok := need[r.seq]; ok {
@@ -497,12 +521,25 @@ func (s *Sampler) eligible(open int, all bool) int {
 // weights returns the mixture weight of every domain (in s.order) given
 // the open stages.
 func (s *Sampler) weights(open int, all bool) ([]float64, float64) {
+	return s.mixture(open, all, true)
+}
+
+// mixture returns the weight of every domain (in s.order) given the open
+// stages: the mixture's formula over each domain's size n_d (its eligible
+// records, or their summed target weights on a targeted lake), then the
+// novelty boost. Without levers, n_d is the record count and there is no
+// boost.
+func (s *Sampler) mixture(open int, all, levers bool) ([]float64, float64) {
 	w := make([]float64, len(s.order))
 	var total float64
+	weighted := levers && s.targeted && s.cfg.targetWeight() > 0
 	for i, d := range s.order {
 		n := float64(d.live(open, all))
 		if n == 0 {
 			continue
+		}
+		if weighted {
+			n = d.mass(open, all)
 		}
 		switch s.cfg.Mixture {
 		case MixtureTemperature:
@@ -518,7 +555,76 @@ func (s *Sampler) weights(open int, all bool) ([]float64, float64) {
 		}
 		total += w[i]
 	}
+	if b := s.cfg.noveltyBoost(); levers && b > 0 && total > 0 {
+		var seen float64
+		for _, d := range s.order {
+			seen += s.recent[d.name]
+		}
+		if seen > 0 {
+			boosted := 0.0
+			for i, d := range s.order {
+				if w[i] > 0 {
+					deficit := max(0, 1-(s.recent[d.name]/seen)/(w[i]/total))
+					w[i] *= 1 + b*deficit
+				}
+				boosted += w[i]
+			}
+			total = boosted
+		}
+	}
 	return w, total
+}
+
+// TargetRecordWeight is a record's weight in its domain's size on a lake
+// curated with a target sample: exp(β × target_similarity), the
+// similarity clamped to ±8 nats so that one record cannot outweigh its
+// domain (1 when β ≤ 0).
+func TargetRecordWeight(beta float64, similarity float32) float64 {
+	if beta <= 0 {
+		return 1
+	}
+	return math.Exp(beta * float64(min(8, max(-8, similarity))))
+}
+
+// targetWeightOf is a record's weight in its domain's size.
+func (s *Sampler) targetWeightOf(r *rec) float64 {
+	if !s.targeted {
+		return 1
+	}
+	return TargetRecordWeight(s.cfg.targetWeight(), r.tsim)
+}
+
+// retarget gives every record its target weight, once the sampler learns
+// that the lake has a target sample.
+func (s *Sampler) retarget() {
+	for _, r := range s.pool[s.head:] {
+		r.weight = s.targetWeightOf(r)
+	}
+	for _, d := range s.order {
+		for _, r := range d.res.rs {
+			r.weight = s.targetWeightOf(r)
+		}
+		for _, q := range d.queues {
+			if q != nil {
+				q.remass()
+			}
+		}
+	}
+}
+
+// noteRecent moves the recent domain shares by one batch: an exponential
+// moving average over about NoveltyExamples examples.
+func (s *Sampler) noteRecent(picked []*rec) {
+	if s.cfg.noveltyBoost() <= 0 || len(picked) == 0 {
+		return
+	}
+	a := min(1, float64(len(picked))/float64(s.cfg.NoveltyExamples))
+	for k, v := range s.recent {
+		s.recent[k] = v * (1 - a)
+	}
+	for _, r := range picked {
+		s.recent[r.domain] += a / float64(len(picked))
+	}
 }
 
 func pick(rng *rand.Rand, w []float64, total float64) int {
@@ -650,6 +756,7 @@ func (s *Sampler) makeBatch() *Batch {
 	}
 	b.Negatives = s.negatives(picked)
 	s.pushRing(picked)
+	s.noteRecent(picked)
 	s.batches++
 	s.examples += int64(len(picked))
 	s.updateEpoch(open, all, w)
@@ -741,11 +848,25 @@ func (s *Sampler) publish() {
 	for k, v := range s.emitted {
 		doms[k] = v
 	}
+	open, all, _ := s.openStages()
+	mix, base := map[string]float64{}, map[string]float64{}
+	for _, x := range []struct {
+		m      map[string]float64
+		levers bool
+	}{{mix, true}, {base, false}} {
+		w, total := s.mixture(open, all, x.levers)
+		for i, d := range s.order {
+			if total > 0 && w[i] > 0 {
+				x.m[d.name] = w[i] / total
+			}
+		}
+	}
 	st := Status{
 		Window: s.window, PoolRecords: int64(len(s.pool) - s.head), ReservoirRecords: res,
 		Batches: s.batches, Examples: s.examples, Replayed: s.replayed, Epoch: s.epoch,
 		Stage: top, Competence: comp, PlanVersion: s.plan.version, Domains: doms,
 		Drift: s.drift(), PollError: s.pollErr,
+		Mixture: mix, BaseMixture: base, Targeted: s.targeted && s.cfg.targetWeight() > 0,
 	}
 	s.mu.Lock()
 	s.status = st

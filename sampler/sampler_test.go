@@ -38,6 +38,7 @@ func rowKey(r *schemas.Curated) string {
 var resumeConfig = Config{
 	Seed: 7, BatchSize: 128, PoolRecords: 1500, ReplayRatio: 0.2, ReplayPerDomain: 60,
 	Negatives: 16, NegativePool: 300, Pacing: curate.PacingLinear, CurriculumExamples: 2000,
+	NoveltyBoost: 2, NoveltyExamples: 1000, // the recent shares are restored too
 }
 
 func TestDeterminism(t *testing.T) {

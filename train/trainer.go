@@ -674,6 +674,13 @@ type LakeStatus struct {
 	Epoch       int64  `json:"epoch"`
 	BatchSeq    int64  `json:"batch_seq"` // sequence number of the last batch
 	Sampler     string `json:"sampler"`   // "local" or the remote address
+	// Mixture is each domain's probability for the next fresh example,
+	// BaseMixture what it would be without target weighting and the
+	// novelty boost (a local sampler only); Targeted is set when target
+	// weighting steers the mixture.
+	Mixture     map[string]float64 `json:"mixture,omitempty"`
+	BaseMixture map[string]float64 `json:"base_mixture,omitempty"`
+	Targeted    bool               `json:"targeted"`
 }
 
 // CurriculumStatus is the curriculum position of the last batch.
@@ -767,6 +774,7 @@ func (t *Trainer) Status() TrainerStatus {
 	if t.local != nil {
 		ss := t.local.Status()
 		st.Lake.Window, st.Lake.PoolRecords = ss.Window, ss.PoolRecords
+		st.Lake.Mixture, st.Lake.BaseMixture, st.Lake.Targeted = ss.Mixture, ss.BaseMixture, ss.Targeted
 		if st.Batches == 0 {
 			st.Lake.Epoch = ss.Epoch
 			st.Curriculum = CurriculumStatus{Stage: ss.Stage, Competence: ss.Competence, PlanVersion: ss.PlanVersion}
