@@ -23,23 +23,80 @@ const (
 // around the threshold. A new domain that starts flowing into the topic
 // with a share s lifts the distance to about s within a few recent time
 // constants, and the alert clears once the trailing mix has absorbed it.
+//
+// Both averages are bias-corrected: each keeps the weight it has built up
+// since the first example and divides by it, so that early in a run the
+// trailing mix is the time-weighted mean of the readings so far rather
+// than mostly the first one (the first batches of a curriculum come from
+// its easiest stage, whose mix is not the stream's).
 type mixAlert struct {
 	threshold          float64
 	recentT, trailingT time.Duration
 
 	pending          map[string]float64 // examples per domain since the last update
-	recent, trailing map[string]float64 // shares
-	last             time.Time
+	recent, trailing mixEMA
+	first, last      time.Time // the first example's time, the last update
 	tv               float64
 	on               bool
 	since            time.Time
+}
+
+// mixEMA is a bias-corrected exponential moving average of domain shares:
+// sum[d] / weight.
+type mixEMA struct {
+	sum    map[string]float64
+	weight float64
+}
+
+// blend folds in a reading of counts (n in all) that covers dt, with time
+// constant tau.
+func (e *mixEMA) blend(counts map[string]float64, n float64, dt, tau time.Duration) {
+	if e.sum == nil {
+		e.sum = map[string]float64{}
+	}
+	w := 1 - math.Exp(-float64(dt)/float64(tau))
+	if w <= 0 {
+		w = 1e-12 // a reading at the same instant still counts, barely
+	}
+	for d := range e.sum {
+		e.sum[d] *= 1 - w
+	}
+	for d, c := range counts {
+		e.sum[d] += w * c / n
+	}
+	e.weight = e.weight*(1-w) + w
+}
+
+// shares returns the average mix.
+func (e *mixEMA) shares() map[string]float64 {
+	out := make(map[string]float64, len(e.sum))
+	for d, s := range e.sum {
+		if e.weight > 0 {
+			out[d] = s / e.weight
+		}
+	}
+	return out
 }
 
 func newMixAlert(threshold float64, recent, trailing time.Duration) *mixAlert {
 	return &mixAlert{threshold: threshold, recentT: recent, trailingT: trailing, pending: map[string]float64{}}
 }
 
-func (a *mixAlert) add(domain string) { a.pending[domain]++ }
+func (a *mixAlert) add(domain string) {
+	if a.first.IsZero() {
+		a.first = time.Now()
+	}
+	a.pending[domain]++
+}
+
+// addAt is add for an example seen at now (the first one starts the
+// first reading's interval).
+func (a *mixAlert) addAt(domain string, now time.Time) {
+	if a.first.IsZero() {
+		a.first = now
+	}
+	a.pending[domain]++
+}
 
 // update folds the examples seen since the last update into both mixes at
 // time now and reports whether the alert was raised (rose) or cleared
@@ -52,28 +109,16 @@ func (a *mixAlert) update(now time.Time) (rose, fell bool) {
 	if n == 0 {
 		return false, false
 	}
-	if a.recent == nil {
-		a.recent, a.trailing = map[string]float64{}, map[string]float64{}
-		for d, c := range a.pending {
-			a.recent[d], a.trailing[d] = c/n, c/n
-		}
-	} else {
-		dt := max(now.Sub(a.last), 0)
-		blend := func(mix map[string]float64, tau time.Duration) {
-			w := 1 - math.Exp(-float64(dt)/float64(tau))
-			for d := range mix {
-				mix[d] *= 1 - w
-			}
-			for d, c := range a.pending {
-				mix[d] += w * c / n
-			}
-		}
-		blend(a.recent, a.recentT)
-		blend(a.trailing, a.trailingT)
+	from := a.last
+	if from.IsZero() {
+		from = a.first
 	}
+	dt := max(now.Sub(from), 0)
+	a.recent.blend(a.pending, n, dt, a.recentT)
+	a.trailing.blend(a.pending, n, dt, a.trailingT)
 	clear(a.pending)
 	a.last = now
-	a.tv = totalVariation(a.recent, a.trailing)
+	a.tv = totalVariation(a.recent.shares(), a.trailing.shares())
 	switch {
 	case !a.on && a.threshold > 0 && a.tv > a.threshold:
 		a.on, a.since = true, now
@@ -89,8 +134,9 @@ func (a *mixAlert) update(now time.Time) (rose, fell bool) {
 // trailing share, largest first, at most k of them.
 func (a *mixAlert) moves(k int) []DomainMove {
 	var out []DomainMove
-	for d := range a.recent {
-		out = append(out, DomainMove{Domain: d, Recent: a.recent[d], Trailing: a.trailing[d]})
+	recent, trailing := a.recent.shares(), a.trailing.shares()
+	for d := range recent {
+		out = append(out, DomainMove{Domain: d, Recent: recent[d], Trailing: trailing[d]})
 	}
 	slices.SortFunc(out, func(x, y DomainMove) int {
 		return cmp.Or(cmp.Compare(math.Abs(y.Recent-y.Trailing), math.Abs(x.Recent-x.Trailing)), cmp.Compare(x.Domain, y.Domain))

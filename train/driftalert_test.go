@@ -43,7 +43,7 @@ func TestMixAlert(t *testing.T) {
 			if withhold && d == "software" {
 				continue
 			}
-			a.add(d)
+			a.addAt(d, now)
 			n++
 		}
 	}
@@ -86,9 +86,9 @@ func TestMixAlert(t *testing.T) {
 	t.Logf("raised %v after arrival, cleared %v after", raised.Sub(arrival), cleared.Sub(arrival))
 
 	off := newMixAlert(1, DefaultDriftAlertRecent, DefaultDriftAlertTrailing)
-	off.add("a")
+	off.addAt("a", now.Add(-10*time.Minute))
 	off.update(now)
-	off.add("b")
+	off.addAt("b", now)
 	if rose, _ := off.update(now.Add(time.Minute)); rose || off.tv < 0.5 {
 		t.Fatalf("threshold 1: rose %v at tv %v, want no alert at a tv over 0.5", rose, off.tv)
 	}
@@ -125,4 +125,37 @@ func TestHistoryVersion1(t *testing.T) {
 	if len(rows) != 1 || rows[0].Step != 7 || rows[0].Loss != 2.5 || rows[0].Stage != 3 || rows[0].DriftAlert || rows[0].DriftMixTV != 0 {
 		t.Fatalf("read %+v", rows)
 	}
+}
+
+// TestMixAlertStart: a run whose first seconds sample one domain only (a
+// curriculum's easiest stage) and then the stream's mix does not raise the
+// alert: the trailing mix is the time-weighted mean of the readings, not
+// mostly the first one.
+func TestMixAlertStart(t *testing.T) {
+	domains := streamDomains(t, 60000)
+	a := newMixAlert(DefaultDriftAlert, DefaultDriftAlertRecent, DefaultDriftAlertTrailing)
+	now := time.Unix(1_700_000_000, 0)
+	for range 3 { // three seconds of lexicon only
+		for range 12800 {
+			a.addAt("lexicon", now)
+		}
+		now = now.Add(time.Second)
+		a.update(now)
+	}
+	i := 0
+	var maxTV float64
+	for s := range 900 {
+		for range 12800 {
+			a.addAt(domains[i%len(domains)], now)
+			i++
+		}
+		now = now.Add(time.Second)
+		if rose, _ := a.update(now); rose {
+			t.Fatalf("alert raised %d s into the stream's mix, tv %.3f: the start's one-domain readings weigh too much", s+1, a.tv)
+		}
+		if s > 60 {
+			maxTV = max(maxTV, a.tv)
+		}
+	}
+	t.Logf("tv after the first minute at most %.4f", maxTV)
 }
