@@ -33,17 +33,18 @@
 # the logs (WORK/log).
 #
 # Usage: scripts/continual-bench.sh [--pretrain 5m] [--after 2m] [--also 5m]
-#          [--eval-every 500] [--variant default] [--work DIR] [--quick]
+#          [--eval-every 500] [--variant default] [--novelty-boost 4] [--work DIR] [--quick]
 #          [--reuse-scratch] [--skip-scratch] [--domain software]
 #          [--corpus FILE] [--tasks DIR] [--bin FILE]
 #
 # --also 0 measures at --after only. --variant picks the sampler's levers
 # for the continual trainer (the from-scratch trainer always runs the
-# defaults): default, replay-off (replay_ratio -1), novelty-off
-# (novelty_boost 1). Other options of the trainer can be set the usual way
+# defaults): default, replay-off (replay_ratio -1), novelty (novelty_boost
+# set to --novelty-boost), novelty-off (novelty_boost -1),
+# novelty-replay-off (both). Other options of the trainer can be set the usual way
 # (THRESHER_TRAIN_<KEY> variables); they apply to both trainers.
 # --reuse-scratch keeps the from-scratch run of an earlier run in the same
-# work folder (same pretrain, after and also); --skip-scratch leaves it out
+# work folder (same corpus, at least as long); --skip-scratch leaves it out
 # (no gap closure then).
 # Needs: go (unless --bin), python3, zcat.
 set -euo pipefail
@@ -55,6 +56,7 @@ AFTER=2m
 ALSO=5m
 EVAL_EVERY=500
 VARIANT=default
+NOVELTY_BOOST=4
 WORK=${TMPDIR:-/tmp}/thresher-continual-bench
 QUICK=0
 REUSE_SCRATCH=0
@@ -75,6 +77,7 @@ while [ $# -gt 0 ]; do
 	--also) ALSO=$2; shift 2 ;;
 	--eval-every) EVAL_EVERY=$2; shift 2 ;;
 	--variant) VARIANT=$2; shift 2 ;;
+	--novelty-boost) NOVELTY_BOOST=$2; shift 2 ;;
 	--work) WORK=$2; shift 2 ;;
 	--quick) QUICK=1; shift ;;
 	--reuse-scratch) REUSE_SCRATCH=1; shift ;;
@@ -96,8 +99,10 @@ fi
 case $VARIANT in
 default) VARIANT_ENV=() ;;
 replay-off) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_REPLAY_RATIO=-1) ;;
-novelty-off) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_NOVELTY_BOOST=1) ;;
-*) die "unknown --variant $VARIANT (default, replay-off or novelty-off)" ;;
+novelty) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_NOVELTY_BOOST="$NOVELTY_BOOST") ;;
+novelty-off) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_NOVELTY_BOOST=-1) ;;
+novelty-replay-off) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_NOVELTY_BOOST="$NOVELTY_BOOST" THRESHER_TRAIN_SAMPLER_REPLAY_RATIO=-1) ;;
+*) die "unknown --variant $VARIANT (default, replay-off, novelty, novelty-off or novelty-replay-off)" ;;
 esac
 
 # secs DURATION: a Go-style duration (90s, 5m, 1h, 1m30s) in whole seconds.
@@ -143,6 +148,14 @@ if [ -z "$BIN" ]; then
 	(cd "$ROOT" && go build -o "$BIN" ./cmd/thresher) || die "go build failed"
 fi
 [ -x "$BIN" ] || die "no thresher binary at $BIN"
+# A variable this thresher does not know is ignored: check that the
+# variant's settings are in its effective configuration.
+VARIANT_CONFIG=$(env ${VARIANT_ENV[@]+"${VARIANT_ENV[@]}"} "$BIN" train --lake "$WORK/variant-check" --check) ||
+	die "the trainer refuses the settings of --variant $VARIANT: ${VARIANT_ENV[*]}"
+for v in ${VARIANT_ENV[@]+"${VARIANT_ENV[@]}"}; do
+	key=$(echo "${v%%=*}" | sed 's/^THRESHER_TRAIN_SAMPLER_//' | tr 'A-Z' 'a-z')
+	grep -q "^ *$key: ${v#*=}\$" <<<"$VARIANT_CONFIG" || die "this thresher has no sampler key $key (--variant $VARIANT)"
+done
 cut -d' ' -f1-3 /proc/loadavg >"$WORK/load-start-$VARIANT"
 
 # ---------------------------------------------------------------- processes
@@ -297,7 +310,9 @@ if [ $SKIP_SCRATCH = 1 ]; then
 	say "from-scratch run skipped"
 elif [ $REUSE_SCRATCH = 1 ]; then
 	[ -s "$SCRATCH/markers" ] && [ -s "$SCRATCH/timeline.jsonl" ] || die "--reuse-scratch: no earlier from-scratch run in $SCRATCH"
-	grep -qx "budget=$SCRATCH_S records=$RECORDS" "$SCRATCH/about" || die "--reuse-scratch: $SCRATCH was run with $(cat "$SCRATCH/about"), not budget=$SCRATCH_S records=$RECORDS"
+	read -r budget records < <(sed 's/[a-z]*=//g' "$SCRATCH/about")
+	[ "$records" = "$RECORDS" ] && [ "$budget" -ge "$SCRATCH_S" ] ||
+		die "--reuse-scratch: $SCRATCH was run with $(cat "$SCRATCH/about"), not budget>=$SCRATCH_S records=$RECORDS"
 	say "reusing the from-scratch run in $SCRATCH"
 else
 	rm -rf "$SCRATCH"
@@ -474,12 +489,18 @@ before = last_before(es, t0)
 points = [after] + ([also] if also > 0 else [])
 afters = {p: last_before(es, t0 + p) for p in points}
 
-scratch = {}
+# The from-scratch reference at the same total time, and (a check that
+# does not depend on the machine's load, which changes the steps a second)
+# at the same number of steps as the continual run's evaluation.
+scratch, scratch_steps = {}, {}
 if skip != "1":
     sd = os.path.join(work, "scratch")
     sm, ses = markers(sd), evals(timeline(os.path.join(sd)))
     for p in points:
         scratch[p] = last_before(ses, sm["launch"] + pre + p)
+        a = afters[p]
+        c = [e for e in ses if a and e["step"] <= a["step"]]
+        scratch_steps[p] = max(c, key=lambda e: e["step"]) if c else None
 
 # Stage timings of the new records, from the poller's samples (1 s).
 def first(pred):
@@ -540,20 +561,27 @@ for p in points:
     if p in scratch:
         e = scratch[p]
         print(f"| from scratch, {pre + p:.0f} s | {e['step'] if e else '-'} | {f3(acc(e, new_task))} | {f3(acc(e, old_task))} |")
+        e = scratch_steps[p]
+        print(f"| from scratch, same steps | {e['step'] if e else '-'} | {f3(acc(e, new_task))} | {f3(acc(e, old_task))} |")
 print()
 res = {"variant": variant, "domain": domain, "new_records": int(new_n), "old_records": int(old_n), "pretrain_s": pre,
        "eval_every": int(eval_every), "evals": es, "before": before, "after": {}, "scratch": {}, "timings_s": {}}
-print("| after | gap closure on " + new_task + " (target ≥ 0.90 at 120 s) | " + old_task + " change, points (target ≥ -1.0) |")
-print("|---|---|---|")
-for p in points:
-    a, s = afters[p], scratch.get(p)
-    gap = None
+def closure(a, s):
     if a and before and s and acc(s, new_task) is not None and acc(s, new_task) != acc(before, new_task):
-        gap = (acc(a, new_task) - acc(before, new_task)) / (acc(s, new_task) - acc(before, new_task))
+        return (acc(a, new_task) - acc(before, new_task)) / (acc(s, new_task) - acc(before, new_task))
+    return None
+g2 = lambda x: "-" if x is None else f"{x:.2f}"
+print("| after | gap closure on " + new_task + " (target ≥ 0.90 at 120 s) | same, against scratch at the same steps | "
+      + old_task + " change, points (target ≥ -1.0) |")
+print("|---|---|---|---|")
+for p in points:
+    a = afters[p]
+    gap, gap_steps = closure(a, scratch.get(p)), closure(a, scratch_steps.get(p))
     old = (acc(a, old_task) - acc(before, old_task)) * 100 if a and before else None
-    print(f"| {p:.0f} s | {'-' if gap is None else f'{gap:.2f}'} | {'-' if old is None else f'{old:+.1f}'} |")
-    res["after"][str(int(p))] = {"eval": a, "gap_closure": gap, "old_change_points": old}
-    res["scratch"][str(int(p))] = s
+    print(f"| {p:.0f} s | {g2(gap)} | {g2(gap_steps)} | {'-' if old is None else f'{old:+.1f}'} |")
+    res["after"][str(int(p))] = {"eval": a, "gap_closure": gap, "gap_closure_same_steps": gap_steps, "old_change_points": old}
+    res["scratch"][str(int(p))] = scratch.get(p)
+    res["scratch"][str(int(p)) + "_same_steps"] = scratch_steps.get(p)
 print()
 timings = {"first records landed (raw table)": t_land, f"all {int(new_n)} landed": t_land_all,
            "first curated window committed": t_window, "window loaded by the trainer's sampler": t_loaded,
