@@ -29,7 +29,7 @@
 # thresher_train_drift_alert gauge raised.
 #
 # Prints one markdown table and writes the figures as JSON
-# (WORK/results-VARIANT.json), the timelines (WORK/*/timeline.jsonl) and
+# (WORK/results-VARIANT[-BOOST].json), the timelines (WORK/*/timeline.jsonl) and
 # the logs (WORK/log).
 #
 # Usage: scripts/continual-bench.sh [--pretrain 5m] [--after 2m] [--also 5m]
@@ -104,6 +104,9 @@ novelty-off) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_NOVELTY_BOOST=-1) ;;
 novelty-replay-off) VARIANT_ENV=(THRESHER_TRAIN_SAMPLER_NOVELTY_BOOST="$NOVELTY_BOOST" THRESHER_TRAIN_SAMPLER_REPLAY_RATIO=-1) ;;
 *) die "unknown --variant $VARIANT (default, replay-off, novelty, novelty-off or novelty-replay-off)" ;;
 esac
+# NAME names the run's folder and files: the variant, and the boost it sets.
+NAME=$VARIANT
+case $VARIANT in novelty | novelty-replay-off) NAME=$VARIANT-$NOVELTY_BOOST ;; esac
 
 # secs DURATION: a Go-style duration (90s, 5m, 1h, 1m30s) in whole seconds.
 secs() {
@@ -156,7 +159,7 @@ for v in ${VARIANT_ENV[@]+"${VARIANT_ENV[@]}"}; do
 	key=$(echo "${v%%=*}" | sed 's/^THRESHER_TRAIN_SAMPLER_//' | tr 'A-Z' 'a-z')
 	grep -q "^ *$key: ${v#*=}\$" <<<"$VARIANT_CONFIG" || die "this thresher has no sampler key $key (--variant $VARIANT)"
 done
-cut -d' ' -f1-3 /proc/loadavg >"$WORK/load-start-$VARIANT"
+cut -d' ' -f1-3 /proc/loadavg >"$WORK/load-start-$NAME"
 
 # ---------------------------------------------------------------- processes
 # Every process started here is stopped on exit (SIGTERM, then SIGKILL).
@@ -280,6 +283,7 @@ with open(out, "a", buffering=1) as f:
                 ev = st.get("last_eval")
                 row["status"] = {"step": st.get("step"), "window": st["lake"]["window"],
                                  "pool": st["lake"]["pool_records"], "mix": st["drift"]["mix"],
+                                 "mixture": st["lake"].get("mixture"), "base_mixture": st["lake"].get("base_mixture"),
                                  "eval": ev and {"step": ev["step"], "time": ev["time"], "seconds": ev["seconds"],
                                                  "scores": [s for s in ev["scores"] if s["metric"] == "accuracy"]}}
             except Exception as e:
@@ -353,7 +357,7 @@ else
 fi
 
 # ---------------------------------------------------------------- continual
-RUN=$WORK/continual-$VARIANT
+RUN=$WORK/continual-$NAME
 rm -rf "$RUN"
 mkdir -p "$RUN"
 LAKE=$RUN/lake
@@ -363,16 +367,16 @@ say "continual ($VARIANT): producing the $OLD_N records of the other domains"
 IPORT=$(freeport)
 CPORT=$(freeport)
 TPORT=$(freeport)
-"$BIN" ingest --brokers "$BROKERS" --topic stream --group continual-$VARIANT --lake "$LAKE" --listen "127.0.0.1:$IPORT" \
-	>"$LOG/ingest-$VARIANT.out" 2>"$LOG/ingest-$VARIANT.err" &
+"$BIN" ingest --brokers "$BROKERS" --topic stream --group continual-$NAME --lake "$LAKE" --listen "127.0.0.1:$IPORT" \
+	>"$LOG/ingest-$NAME.out" 2>"$LOG/ingest-$NAME.err" &
 INGEST=$!
 PIDS+=("$INGEST")
-"$BIN" curate --lake "$LAKE" --listen "127.0.0.1:$CPORT" >"$LOG/curate-$VARIANT.out" 2>"$LOG/curate-$VARIANT.err" &
+"$BIN" curate --lake "$LAKE" --listen "127.0.0.1:$CPORT" >"$LOG/curate-$NAME.out" 2>"$LOG/curate-$NAME.err" &
 CURATE=$!
 PIDS+=("$CURATE")
-wait_ready ingest "$INGEST" "$LOG/ingest-$VARIANT.err" "http://127.0.0.1:$IPORT/healthz" 60
-wait_ready curate "$CURATE" "$LOG/curate-$VARIANT.err" "http://127.0.0.1:$CPORT/healthz" 60
-python3 "$WORK/poll.py" "$RUN/timeline.jsonl" "http://127.0.0.1:$IPORT" "http://127.0.0.1:$CPORT" "http://127.0.0.1:$TPORT" 2>"$LOG/poll-$VARIANT.err" &
+wait_ready ingest "$INGEST" "$LOG/ingest-$NAME.err" "http://127.0.0.1:$IPORT/healthz" 60
+wait_ready curate "$CURATE" "$LOG/curate-$NAME.err" "http://127.0.0.1:$CPORT/healthz" 60
+python3 "$WORK/poll.py" "$RUN/timeline.jsonl" "http://127.0.0.1:$IPORT" "http://127.0.0.1:$CPORT" "http://127.0.0.1:$TPORT" 2>"$LOG/poll-$NAME.err" &
 CPOLL=$!
 PIDS+=("$CPOLL")
 
@@ -390,8 +394,8 @@ print(int(s))' "$1" "$2" 2>/dev/null || echo 0
 # starts, so the pretraining phase is the trainer's alone.
 T_LAND=$(now)
 for i in $(seq 1800); do
-	alive ingest "$INGEST" "$LOG/ingest-$VARIANT.err"
-	alive curate "$CURATE" "$LOG/curate-$VARIANT.err"
+	alive ingest "$INGEST" "$LOG/ingest-$NAME.err"
+	alive curate "$CURATE" "$LOG/curate-$NAME.err"
 	landed=$(metric "http://127.0.0.1:$IPORT" thresher_ingest_records_total)
 	dlq=$(metric "http://127.0.0.1:$IPORT" thresher_ingest_dlq_records_total)
 	curated=$(metric "http://127.0.0.1:$CPORT" thresher_curate_records_total)
@@ -407,7 +411,7 @@ say "landed and curated $landed records ($dlq to the DLQ) in $(elapsed "$T_LAND"
 T_LAUNCH=$(now)
 echo "launch=$T_LAUNCH" >"$RUN/markers"
 env ${VARIANT_ENV[@]+"${VARIANT_ENV[@]}"} "$BIN" train --lake "$LAKE" --listen "127.0.0.1:$TPORT" "${TRAIN_EVAL[@]}" --progress 60s \
-	>"$LOG/train-$VARIANT.out" 2>"$LOG/train-$VARIANT.err" &
+	>"$LOG/train-$NAME.out" 2>"$LOG/train-$NAME.err" &
 TRAIN=$!
 PIDS+=("$TRAIN")
 "$BIN" train --lake "$LAKE" --check >"$RUN/train-config.yaml"
@@ -418,9 +422,9 @@ sleep_until() {
 	while :; do
 		left=$(python3 -c "import sys, time; print(int(float(sys.argv[1]) - time.time()))" "$1")
 		[ "$left" -le 0 ] && break
-		alive ingest "$INGEST" "$LOG/ingest-$VARIANT.err"
-		alive curate "$CURATE" "$LOG/curate-$VARIANT.err"
-		alive train "$TRAIN" "$LOG/train-$VARIANT.err"
+		alive ingest "$INGEST" "$LOG/ingest-$NAME.err"
+		alive curate "$CURATE" "$LOG/curate-$NAME.err"
+		alive train "$TRAIN" "$LOG/train-$NAME.err"
 		if [ $((SECONDS - last)) -ge 60 ]; then
 			last=$SECONDS
 			say "$(tail -n1 "$RUN/timeline.jsonl" | python3 "$WORK/status.py" 2>/dev/null || echo "starting")"
@@ -439,16 +443,16 @@ echo "produced=$(now)" >>"$RUN/markers"
 say "produced; the services go on for ${LAST_S}s"
 sleep_until "$(python3 -c "print(float('$T_ARRIVE') + $LAST_S + 2)")"
 echo "end=$(now)" >>"$RUN/markers"
-cut -d' ' -f1-3 /proc/loadavg >"$WORK/load-end-$VARIANT"
+cut -d' ' -f1-3 /proc/loadavg >"$WORK/load-end-$NAME"
 stop_pid "$CPOLL"
 stop_pid "$TRAIN"
 stop_pid "$CURATE"
 stop_pid "$INGEST"
-say "$(tail -n1 "$LOG/train-$VARIANT.out")"
+say "$(tail -n1 "$LOG/train-$NAME.out")"
 rm -rf "$LAKE/checkpoints"
 
 # ---------------------------------------------------------------- table
-python3 - "$WORK" "$VARIANT" "$PRETRAIN_S" "$AFTER_S" "$ALSO_S" "$NEW_TASK" "$OLD_TASK" "$DOMAIN" "$NEW_N" "$OLD_N" "$EVAL_EVERY" "$SKIP_SCRATCH" <<'PY'
+python3 - "$WORK" "$NAME" "$PRETRAIN_S" "$AFTER_S" "$ALSO_S" "$NEW_TASK" "$OLD_TASK" "$DOMAIN" "$NEW_N" "$OLD_N" "$EVAL_EVERY" "$SKIP_SCRATCH" <<'PY'
 import json, os, sys
 work, variant, pre, after, also, new_task, old_task, domain, new_n, old_n, eval_every, skip = sys.argv[1:13]
 pre, after, also = float(pre), float(after), float(also)
@@ -583,6 +587,24 @@ for p in points:
     res["scratch"][str(int(p))] = scratch.get(p)
     res["scratch"][str(int(p)) + "_same_steps"] = scratch_steps.get(p)
 print()
+# The machine's load changes the steps a second, so the variants are also
+# compared at the same number of steps after arrival.
+step0 = next(((r.get("status") or {}).get("step") for r in rows if r["t"] >= t0 and (r.get("status") or {}).get("step") is not None), None)
+by_steps = {}
+if step0 is not None and before:
+    print(f"By steps after arrival (step {step0}): {new_task} and {old_task} @16 minus before, points:")
+    print()
+    print("| steps after arrival | step | seconds after arrival | " + new_task + " | " + old_task + " |")
+    print("|---|---|---|---|---|")
+    for e in es:
+        k = e["step"] - step0
+        if k <= 0:
+            continue
+        d_new, d_old = (acc(e, new_task) - acc(before, new_task)) * 100, (acc(e, old_task) - acc(before, old_task)) * 100
+        by_steps[k] = {"step": e["step"], "t": e["t"] - t0, "new": d_new, "old": d_old}
+        print(f"| {k} | {e['step']} | {e['t'] - t0:.0f} | {d_new:+.1f} | {d_old:+.1f} |")
+    print()
+res["by_steps_after_arrival"] = by_steps
 timings = {"first records landed (raw table)": t_land, f"all {int(new_n)} landed": t_land_all,
            "first curated window committed": t_window, "window loaded by the trainer's sampler": t_loaded,
            f"{domain} in the trained domain mix (/v1/status)": t_mix, "thresher_train_drift_alert = 1": t_alert}
@@ -604,6 +626,17 @@ r_pre, r_post = rate(m["launch"], t0), rate(t0, t0 + max(points))
 ev_share = sum(e["seconds"] for e in es) / max(1e-9, (rows[-1]["t"] - m["launch"])) if es and rows else 0
 print(f"Trainer: {r_pre or 0:.1f} steps/s before arrival, {r_post or 0:.1f} after (evaluations included; "
       f"they take {100 * ev_share:.0f}% of the trainer's time, and training waits for them).")
+def share(r, key):
+    mx = (r.get("status") or {}).get(key)
+    return mx.get(domain, 0.0) if mx else None
+sh = [(share(r, "mixture"), share(r, "base_mixture")) for r in rows
+      if t0 <= r["t"] <= t0 + after and share(r, "mixture") is not None and (t_loaded is None or r["t"] >= t0 + t_loaded)]
+if sh:
+    print(f"{domain}'s share of the fresh examples over the first {after:.0f} s (from the window's intake): "
+          f"mean {sum(a for a, _ in sh) / len(sh):.3f}, peak {max(a for a, _ in sh):.3f}, "
+          f"without the levers {sum(b for _, b in sh) / len(sh):.3f}.")
+    res["new_share_after"] = {"mean": sum(a for a, _ in sh) / len(sh), "peak": max(a for a, _ in sh),
+                              "base_mean": sum(b for _, b in sh) / len(sh)}
 res.update({"steps_per_s_before": r_pre, "steps_per_s_after": r_post, "eval_time_share": ev_share})
 res.update({"false_alarm_samples": false_alarms, "alert_on_samples": alert_on_s, "peak_mix_tv": peak_tv,
             "produce_s": m["produced"] - t0})
@@ -611,4 +644,4 @@ json.dump(res, open(os.path.join(work, f"results-{variant}.json"), "w"), indent=
 print()
 print(f"JSON: {os.path.join(work, f'results-{variant}.json')}")
 PY
-say "done, load $(cut -d' ' -f1-3 /proc/loadavg) (at start: $(cat "$WORK/load-start-$VARIANT"))"
+say "done, load $(cut -d' ' -f1-3 /proc/loadavg) (at start: $(cat "$WORK/load-start-$NAME"))"
