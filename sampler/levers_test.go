@@ -71,7 +71,7 @@ func TestTargetMixture(t *testing.T) {
 			if c.marked {
 				markTargeted(t, store)
 			}
-			cfg := Config{Seed: 3, Pacing: PacingNone, ReplayRatio: -1, Strength: -1, Negatives: -1, TargetWeight: c.weight}
+			cfg := Config{Seed: 3, Pacing: PacingNone, ReplayRatio: -1, Strength: -1, Negatives: -1, TargetWeight: c.weight, NoveltyBoost: -1}
 			s := newSampler(t, cfg, store)
 			got, n := domainShares(t, s, 40)
 			// Within a domain, records are drawn in proportion to their

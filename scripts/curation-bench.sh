@@ -25,9 +25,13 @@
 #
 # Usage: scripts/curation-bench.sh [--part target|levers|all] [--steps 6000]
 #          [--seeds 2] [--draws 5] [--labels 16,64] [--work DIR]
-#          [--target-tasks a,b] [--corpus FILE] [--tasks DIR] [--bin FILE]
-#          [--reuse] [--quick]
+#          [--target-tasks a,b] [--eval-tasks a,b,c] [--rows a,b]
+#          [--corpus FILE] [--tasks DIR] [--bin FILE] [--reuse] [--quick]
 #
+# --eval-tasks scores those tasks only (default: every task under --tasks).
+# --rows runs only the rows named (defaults, target-TASK, dedup-off,
+# curriculum-off, mixture-temperature, replay-off, target-TASK-weight-off);
+# the tables show every finished run in the work folder's runs/.
 # --reuse keeps the landed lake and any finished run of an earlier call
 # with the same work folder (a run is finished when its eval.json exists).
 # The rows run thresher's defaults plus their own settings; options of the
@@ -45,6 +49,8 @@ DRAWS=5
 LABELS=16,64
 WORK=${TMPDIR:-/tmp}/thresher-curation-bench
 TARGET_TASKS=wordnet_lexname,debian_section
+EVAL_TASKS=
+ROWS=
 CORPUS=$ROOT/../shared/data/corpus/stream.jsonl.gz
 TASKS=$ROOT/../shared/data/tasks
 BIN=
@@ -61,6 +67,8 @@ while [ $# -gt 0 ]; do
 	--labels) LABELS=$2; shift 2 ;;
 	--work) WORK=$2; shift 2 ;;
 	--target-tasks) TARGET_TASKS=$2; shift 2 ;;
+	--eval-tasks) EVAL_TASKS=$2; shift 2 ;;
+	--rows) ROWS=$2; shift 2 ;;
 	--corpus) CORPUS=$2; shift 2 ;;
 	--tasks) TASKS=$2; shift 2 ;;
 	--bin) BIN=$2; shift 2 ;;
@@ -78,7 +86,15 @@ case $PART in target | levers | all) ;; *) die "--part $PART is not target, leve
 IFS=, read -r -a TT <<<"$TARGET_TASKS"
 for t in "${TT[@]}"; do [ -f "$TASKS/$t/train.jsonl.gz" ] || die "no task $TASKS/$t (--target-tasks)"; done
 TASK_ARGS=()
-for d in "$TASKS"/*/; do [ -f "$d/test.jsonl.gz" ] && TASK_ARGS+=(--task "${d%/}"); done
+if [ -n "$EVAL_TASKS" ]; then
+	IFS=, read -r -a ET <<<"$EVAL_TASKS"
+	for t in "${ET[@]}"; do
+		[ -f "$TASKS/$t/test.jsonl.gz" ] || die "no task $TASKS/$t (--eval-tasks)"
+		TASK_ARGS+=(--task "$TASKS/$t")
+	done
+else
+	for d in "$TASKS"/*/; do [ -f "$d/test.jsonl.gz" ] && TASK_ARGS+=(--task "${d%/}"); done
+fi
 
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
@@ -126,6 +142,9 @@ done
 RUN_DIRS=()
 run() {
 	local name=$1 cargs=$2 tenv=$3 seed d t0
+	if [ -n "$ROWS" ] && [[ ",$ROWS," != *",$name,"* ]]; then
+		return
+	fi
 	for seed in $(seq 1 "$SEEDS"); do
 		d=$WORK/runs/$name-seed$seed
 		RUN_DIRS+=("$d")
@@ -169,6 +188,7 @@ if [ "$PART" != target ]; then
 fi
 
 # ---------------------------------------------------------------- tables
+mapfile -t RUN_DIRS < <(for f in "$WORK"/runs/*/eval.json; do [ -s "$f" ] && dirname "$f"; done)
 python3 - "$WORK" "$STEPS" "$PART" "$TARGET_TASKS" "${RUN_DIRS[@]}" <<'PY'
 import json, os, re, sys
 work, steps, part, target_tasks = sys.argv[1:5]

@@ -32,7 +32,7 @@ const continualTrainConfig = `health_every: 16
 checkpoint_steps: 1000000
 checkpoint_interval: 10m
 drift_alert: 0.1
-drift_alert_recent: 5s
+drift_alert_recent: 2s
 drift_alert_trailing: 2m
 learner:
   buckets: 4096
@@ -49,6 +49,13 @@ sampler:
 
 // continualHealthEvery is health_every of continualTrainConfig.
 const continualHealthEvery = 16
+
+// continualHistory is how long the trainer trains before the new domain
+// arrives: the alert's trailing mix is the time-weighted mean of the mix
+// so far, so a trailing mix of a few seconds would take the new domain in
+// as fast as the recent one. Six recent time constants (drift_alert_recent
+// 2s) leave it mostly the old mix when the recent one has moved.
+const continualHistory = 12 * time.Second
 
 var trainServingRE = regexp.MustCompile(`train: serving on http://(\S+)`)
 
@@ -111,7 +118,8 @@ func TestContinualNewDomain(t *testing.T) {
 	pollUntil(t, services, time.Minute, "the trainer on every window, the alert down", func() (bool, string) {
 		st = trainerStatus(t, trainAddr)
 		// A few figures of the mix; the alert down.
-		return st.Lake.Window >= window && st.Health.Step >= 3*continualHealthEvery && !st.Drift.Mix.Alert, fmt.Sprintf("status %+v", st)
+		return st.Lake.Window >= window && st.Health.Step >= 3*continualHealthEvery && st.UptimeS >= continualHistory.Seconds() &&
+			!st.Drift.Mix.Alert, fmt.Sprintf("status %+v", st)
 	})
 	for _, m := range st.Drift.Mix.Moves {
 		if m.Domain == withheld {
