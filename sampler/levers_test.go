@@ -147,20 +147,7 @@ func TestTargetMarkerLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for w := int64(2); w <= last; w++ {
-		for _, k := range []string{curate.WindowKey(schemas.TableCurated, w), curate.WindowKey(schemas.TableCurriculum, w)} {
-			data, err := shared.Get(context.Background(), k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Put(context.Background(), k, data); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := store.Put(context.Background(), fmt.Sprintf("_curate/state/%012d.state", last), []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	copyWindowRange(t, shared, store, 2, last)
 	for i := 0; !s.Status().Targeted || s.Status().Window < last; i++ {
 		if i > 2000 {
 			t.Fatalf("the sampler never took in the marker and windows: %+v", s.Status())

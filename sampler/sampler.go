@@ -254,7 +254,7 @@ func (s *Sampler) catchUp(ctx context.Context, limit int64, need map[int64]*rec)
 		return fmt.Errorf("%w: it has loaded window %d, the lake commits only %d", ErrCursor, limit, committed)
 	}
 	for w := s.window + 1; w <= min(committed, limit); w++ {
-		lw, err := readWindow(ctx, s.store, w)
+		lw, err := readWindow(ctx, s.store, w, s.targeted)
 		if err != nil {
 			return err
 		}
@@ -273,14 +273,16 @@ type loadedWindow struct {
 }
 
 // readWindow reads the curated rows and the curriculum plan of window w (a
-// window that kept no record has no curated file).
-func readWindow(ctx context.Context, store lake.Store, w int64) (loadedWindow, error) {
-	lw := loadedWindow{seq: w}
-	_, targeted, err := curate.ReadTargetInfo(ctx, store)
-	if err != nil {
-		return lw, fmt.Errorf("sampler: window %d: %w", w, err)
+// window that kept no record has no curated file), and whether the lake
+// has a target sample, unless targeted says it is already known to.
+func readWindow(ctx context.Context, store lake.Store, w int64, targeted bool) (loadedWindow, error) {
+	lw := loadedWindow{seq: w, targeted: targeted}
+	if !targeted {
+		var err error
+		if _, lw.targeted, err = curate.ReadTargetInfo(ctx, store); err != nil {
+			return lw, fmt.Errorf("sampler: window %d: %w", w, err)
+		}
 	}
-	lw.targeted = targeted
 	data, err := store.Get(ctx, curate.WindowKey(schemas.TableCurated, w))
 	switch {
 	case errors.Is(err, lake.ErrNotExist):
@@ -322,7 +324,7 @@ func (s *Sampler) startFetch() {
 	fctx, cancel := context.WithCancel(context.Background())
 	j := &fetchJob{cancel: cancel, done: make(chan struct{})}
 	s.fetch, s.lastPoll = j, time.Now()
-	from, store := s.window+1, s.store
+	from, store, known := s.window+1, s.store, s.targeted
 	go func() {
 		defer close(j.done)
 		defer cancel()
@@ -332,11 +334,12 @@ func (s *Sampler) startFetch() {
 			return
 		}
 		for w := from; w <= committed && w < from+maxFetch; w++ {
-			lw, err := readWindow(fctx, store, w)
+			lw, err := readWindow(fctx, store, w, known)
 			if err != nil {
 				j.err = err
 				return
 			}
+			known = known || lw.targeted
 			j.out = append(j.out, lw)
 		}
 	}()
@@ -838,7 +841,7 @@ func (s *Sampler) pushRing(batch []*rec) {
 
 // publish refreshes the status snapshot.
 func (s *Sampler) publish() {
-	_, _, top := s.openStages()
+	open, all, top := s.openStages()
 	comp := s.plan.competence(s.progress())
 	var res int64
 	for _, d := range s.order {
@@ -848,7 +851,6 @@ func (s *Sampler) publish() {
 	for k, v := range s.emitted {
 		doms[k] = v
 	}
-	open, all, _ := s.openStages()
 	mix, base := map[string]float64{}, map[string]float64{}
 	for _, x := range []struct {
 		m      map[string]float64

@@ -134,8 +134,15 @@ func TestRestoreErrors(t *testing.T) {
 // 1..n.
 func copyWindows(tb testing.TB, from, to lake.Store, n int64) {
 	tb.Helper()
+	copyWindowRange(tb, from, to, 1, n)
+}
+
+// copyWindowRange copies windows first..last and moves the commit point to
+// last.
+func copyWindowRange(tb testing.TB, from, to lake.Store, first, last int64) {
+	tb.Helper()
 	ctx := context.Background()
-	for w := int64(1); w <= n; w++ {
+	for w := first; w <= last; w++ {
 		for _, k := range []string{curate.WindowKey(schemas.TableCurated, w), curate.WindowKey(schemas.TableCurriculum, w)} {
 			data, err := from.Get(ctx, k)
 			if err != nil {
@@ -146,7 +153,7 @@ func copyWindows(tb testing.TB, from, to lake.Store, n int64) {
 			}
 		}
 	}
-	if err := to.Put(ctx, fmt.Sprintf("_curate/state/%012d.state", n), []byte("x")); err != nil {
+	if err := to.Put(ctx, fmt.Sprintf("_curate/state/%012d.state", last), []byte("x")); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -139,7 +139,6 @@ for line in sys.stdin:
 done
 
 # run NAME CURATE_ARGS TRAIN_ENV: every seed of one row, into WORK/runs/NAME-seedN.
-RUN_DIRS=()
 run() {
 	local name=$1 cargs=$2 tenv=$3 seed d t0
 	if [ -n "$ROWS" ] && [[ ",$ROWS," != *",$name,"* ]]; then
@@ -147,7 +146,6 @@ run() {
 	fi
 	for seed in $(seq 1 "$SEEDS"); do
 		d=$WORK/runs/$name-seed$seed
-		RUN_DIRS+=("$d")
 		if [ $REUSE = 1 ] && [ -s "$d/eval.json" ]; then
 			echo "$name, seed $seed: reusing $d/eval.json"
 			continue

@@ -89,15 +89,6 @@ func (a *mixAlert) add(domain string) {
 	a.pending[domain]++
 }
 
-// addAt is add for an example seen at now (the first one starts the
-// first reading's interval).
-func (a *mixAlert) addAt(domain string, now time.Time) {
-	if a.first.IsZero() {
-		a.first = now
-	}
-	a.pending[domain]++
-}
-
 // update folds the examples seen since the last update into both mixes at
 // time now and reports whether the alert was raised (rose) or cleared
 // (fell) by it.
